@@ -1,0 +1,89 @@
+"""Domain errors. ``api/errors.py`` maps each class to an HTTP status."""
+
+from __future__ import annotations
+
+
+class GridmapError(Exception):
+    """Base class of every error gridmap raises on purpose."""
+
+    code = "gridmap_error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidInput(GridmapError):
+    """A request or argument is malformed (bad number, empty text, too large)."""
+
+    code = "invalid_input"
+
+
+class UnknownCRS(InvalidInput):
+    """A coordinate reference system that gridmap does not know."""
+
+    code = "unknown_crs"
+
+
+class OutOfRange(InvalidInput):
+    """A coordinate outside its valid range or outside the service area."""
+
+    code = "out_of_range"
+
+
+class InvalidFile(GridmapError):
+    """An interchange file that cannot be imported; nothing was written."""
+
+    code = "invalid_file"
+
+
+class InvalidBoundary(InvalidFile):
+    """A geometry that is broken beyond safe repair."""
+
+    code = "invalid_boundary"
+
+
+class NotFound(GridmapError):
+    """Something named by the caller does not exist."""
+
+    code = "not_found"
+
+
+class AddressNotFound(NotFound):
+    """An address that matches nothing in the gazetteer."""
+
+    code = "address_not_found"
+
+
+class NoCoveringGrid(NotFound):
+    """A point that lies outside every grid of the generation asked for."""
+
+    code = "no_covering_grid"
+
+    def __init__(self, detail: str, nearest: dict | None = None) -> None:
+        super().__init__(detail)
+        self.nearest = nearest
+
+
+class PlanError(GridmapError):
+    """A plan operation that cannot be carried out (unknown plan, already published...)."""
+
+    code = "plan_error"
+
+
+class DatabaseUnavailable(GridmapError):
+    """PostgreSQL/PostGIS is missing or not running."""
+
+    code = "database_unavailable"
+
+
+class Forbidden(GridmapError):
+    """The caller's role may not do this."""
+
+    code = "forbidden"
+
+
+class Unauthorized(GridmapError):
+    """An API key that is missing where required, unknown or revoked."""
+
+    code = "unauthorized"

@@ -1,0 +1,104 @@
+"""The interchange layers of DESIGN.md §4: names, geometry kinds, required columns.
+
+This is a contract: the importer, the exporter, the demo builder and the
+tests all read it from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One interchange layer."""
+
+    name: str
+    geometry: tuple[str, ...]  # allowed geometry types; () = no geometry
+    required: tuple[str, ...]
+    key: str | None  # column that identifies a feature (re-import upserts on it)
+
+
+LAYERS: dict[str, LayerSpec] = {
+    spec.name: spec
+    for spec in (
+        LayerSpec("districts", ("Polygon", "MultiPolygon"), ("code", "name"), "code"),
+        LayerSpec("streets", ("Polygon", "MultiPolygon"), ("code", "name", "district_code"), "code"),
+        LayerSpec(
+            "communities",
+            ("Polygon", "MultiPolygon"),
+            ("code", "name", "street_code", "kind"),
+            "code",
+        ),
+        LayerSpec(
+            "compounds",
+            ("Polygon", "MultiPolygon"),
+            ("id", "name", "community_code", "households"),
+            "id",
+        ),
+        LayerSpec("buildings", ("Polygon", "Point"), ("id", "compound_id", "households"), "id"),
+        LayerSpec(
+            "barriers",
+            ("LineString", "MultiLineString", "Polygon", "MultiPolygon"),
+            ("kind", "class"),
+            None,
+        ),
+        LayerSpec("addresses", ("Point",), ("id", "address", "compound_id", "building_id"), "id"),
+        LayerSpec("service_points", ("Point",), ("id", "name", "kind", "hours"), "id"),
+        LayerSpec(
+            "staff",
+            (),
+            ("id", "name", "role", "agency", "phone", "phone_public", "community_code"),
+            "id",
+        ),
+        LayerSpec(
+            "grids",
+            ("Polygon", "MultiPolygon"),
+            ("code", "name", "community_code", "households", "plan"),
+            None,
+        ),
+    )
+}
+
+#: Order in which layers are written so that references resolve.
+IMPORT_ORDER = (
+    "districts",
+    "streets",
+    "communities",
+    "compounds",
+    "buildings",
+    "barriers",
+    "addresses",
+    "service_points",
+    "staff",
+    "grids",
+)
+
+COMMUNITY_KINDS = ("urban", "rural")
+BARRIER_KINDS = ("road", "water", "rail", "wall")
+
+#: Staff roles (DESIGN.md §2). 1+5+N: grid_head + five worker roles + volunteers.
+ROLES = (
+    "grid_head",
+    "grid_worker",
+    "community_police",
+    "community_worker",
+    "urban_management",
+    "market_regulation",
+    "sanitation",
+    "volunteer",
+    "building_chief",
+    "party_secretary",
+)
+#: Agencies whose officers are linked to compounds (属地兜底: one of each per compound).
+ENFORCEMENT_AGENCIES = ("police", "urban_management", "market_regulation")
+
+#: OSM highway classes treated as major barriers a grid should not straddle.
+MAJOR_ROAD_CLASSES = ("motorway", "trunk", "primary", "secondary", "motorway_link", "trunk_link")
+
+SERVICE_POINT_KINDS = (
+    "party_service_centre",  # 党群服务中心
+    "red_station",  # 红色驿站
+    "grid_service_station",  # 网格党群服务站
+    "convenience_centre",  # 便民服务中心
+)
