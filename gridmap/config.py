@@ -1,0 +1,27 @@
+"""Settings, read from the environment (prefix ``GRIDMAP_``).
+
+Only the CLI and ``api/`` build a :class:`Settings`; the core and storage
+receive plain values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field can be set as ``GRIDMAP_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of an existing PostGIS; unset = local cluster"
+    )
+    data_dir: Path = Field(default=Path(".gridmap"), description="local cluster and caches")
+    pg_port: int = Field(default=54329, description="port of the local cluster on 127.0.0.1")
+    edge_distance_m: float = Field(default=30.0, description="lookup edge warning distance")
+    max_batch_rows: int = Field(default=100_000)
+    tiles: str = Field(default="openstreetmap", description="map tiles: openstreetmap | none | amap")

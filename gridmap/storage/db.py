@@ -1,0 +1,37 @@
+"""Engines and the database URL: an explicit URL, or the local cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from gridmap.errors import DatabaseUnavailable
+from gridmap.storage.cluster import LocalCluster
+
+
+def connect_url(database_url: str | None, data_dir: Path, port: int, start: bool = False) -> str:
+    """The URL to use: ``database_url`` if set, else the local cluster's (started if asked)."""
+    if database_url:
+        return database_url
+    cluster = LocalCluster(Path(data_dir).resolve(), port)
+    if start:
+        cluster.start()
+    elif not cluster.running():
+        raise DatabaseUnavailable(
+            f"the local database in {cluster.data_dir} is not running; start it with `gridmap db up` "
+            "(or set GRIDMAP_DATABASE_URL)"
+        )
+    return cluster.url
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    """An engine with a pool sized for the API; raises DatabaseUnavailable when unreachable."""
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, **kwargs)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        raise DatabaseUnavailable(f"cannot connect to {engine.url.render_as_string()}: {exc.orig}") from exc
+    return engine

@@ -1,0 +1,210 @@
+"""Import an interchange file into PostGIS in one transaction: all or nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import psycopg2
+from psycopg2.extras import execute_values
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from gridmap import STORAGE_EPSG
+from gridmap.errors import InvalidFile
+from gridmap.interchange import Interchange, Repair, read_interchange
+from gridmap.storage.tables import PARTY_LEVELS, TABLE_MAPS, TableMap
+
+LOAD_ORDER = ("districts", "streets", "communities", "compounds", "buildings", "barriers",
+              "addresses", "service_points", "staff", "grids", "party_orgs")
+BATCH = 2000
+
+
+@dataclass
+class LayerCount:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, dry run, would do) per layer."""
+
+    source: str
+    committed: bool
+    layers: dict[str, LayerCount] = field(default_factory=dict)
+    repairs: list[Repair] = field(default_factory=list)
+
+    def changed(self) -> int:
+        return sum(c.inserted + c.updated for c in self.layers.values())
+
+
+def stored_communities(conn: Connection) -> gpd.GeoDataFrame:
+    return gpd.read_postgis("SELECT code, geom AS geometry FROM community", conn, geom_col="geometry")
+
+
+def import_file(
+    conn: Connection,
+    path: str | Path,
+    crs: str | None = None,
+    commit: bool = True,
+    progress: Callable[[str, int], None] | None = None,
+) -> ImportReport:
+    """Check and write every layer of ``path``; nothing is written if anything fails.
+
+    Runs inside a savepoint of the caller's transaction; ``commit=False`` rolls it
+    back after counting (a dry run).
+    """
+    data = read_interchange(path, crs=crs, known_communities=stored_communities(conn))
+    return write_interchange_data(conn, data, commit=commit, progress=progress)
+
+
+def write_interchange_data(
+    conn: Connection,
+    data: Interchange,
+    commit: bool = True,
+    progress: Callable[[str, int], None] | None = None,
+) -> ImportReport:
+    """Upsert the layers of ``data`` in dependency order, all or nothing."""
+    report = ImportReport(source=data.source, committed=False, repairs=list(data.repairs))
+    savepoint = conn.begin_nested()
+    try:
+        for name in LOAD_ORDER:
+            df = data.layers.get(name)
+            if df is None:
+                continue
+            if name == "grids":
+                _ensure_plans(conn, df)
+            if name == "party_orgs":
+                df = df.sort_values("level", key=lambda s: s.map(PARTY_LEVELS.index))
+            report.layers[name] = _upsert(conn, TABLE_MAPS[name], df)
+            if progress:
+                progress(name, len(df))
+    except (IntegrityError, psycopg2.IntegrityError) as exc:
+        savepoint.rollback()
+        raise InvalidFile(f"{data.source}: {_integrity_text(exc)}; nothing was written") from exc
+    except (DBAPIError, psycopg2.Error) as exc:
+        savepoint.rollback()
+        orig = getattr(exc, "orig", exc)
+        raise InvalidFile(f"{data.source}: the database refused it ({orig}); nothing was written") from exc
+    except BaseException:
+        savepoint.rollback()
+        raise
+    if commit:
+        savepoint.commit()
+        report.committed = True
+    else:
+        savepoint.rollback()
+    return report
+
+
+def _integrity_text(exc: Exception) -> str:
+    orig = getattr(exc, "orig", exc)
+    diag = getattr(orig, "diag", None)
+    table = getattr(diag, "table_name", None)
+    detail = getattr(diag, "message_detail", None) or str(orig).strip()
+    layer = next((m.layer for m in TABLE_MAPS.values() if m.table == table), table)
+    return f"layer {layer}: {getattr(diag, 'message_primary', '')} ({detail})"
+
+
+def _ensure_plans(conn: Connection, grids: pd.DataFrame) -> None:
+    for plan in sorted(grids["plan"].astype(str).unique()):
+        conn.execute(text("INSERT INTO plan (name) VALUES (:p) ON CONFLICT DO NOTHING"), {"p": plan})
+
+
+def _upsert(conn: Connection, tmap: TableMap, df: pd.DataFrame) -> LayerCount:
+    rows = list({_key(tmap, r): r for r in _rows(tmap, df)}.values())
+    count = LayerCount()
+    if not rows:
+        return count
+    sql, template = _upsert_sql(tmap)
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        flags = execute_values(cursor, sql, rows, template=template, page_size=BATCH, fetch=True)
+    finally:
+        cursor.close()
+    count.inserted = sum(1 for (f,) in flags if f)
+    count.updated = len(flags) - count.inserted
+    count.unchanged = len(rows) - len(flags)
+    return count
+
+
+def _key(tmap: TableMap, row: dict) -> tuple:
+    return tuple(row[k] for k in tmap.key)
+
+
+def _upsert_sql(tmap: TableMap) -> tuple[str, str]:
+    """An INSERT .. ON CONFLICT that updates only rows that differ, and its VALUES template."""
+    cols = [*tmap.key, *tmap.columns, "attrs"]
+    values = [f"%({c})s" for c in (*tmap.key, *tmap.columns)] + ["CAST(%(attrs)s AS jsonb)"]
+    if tmap.geometry:
+        cols.append("geom")
+        geom = f"ST_SetSRID(ST_Force2D(ST_GeomFromWKB(decode(%(wkb)s, 'hex'))), {STORAGE_EPSG})"
+        values.append(f"CAST({geom} AS geometry({tmap.geometry}, {STORAGE_EPSG}))")
+    updated = [c for c in cols if c not in tmap.key]
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in updated)
+    lhs = ", ".join(f"t.{c}" for c in updated)
+    rhs = ", ".join(f"EXCLUDED.{c}" for c in updated)
+    sql = (
+        f"INSERT INTO {tmap.table} AS t ({', '.join(cols)}) VALUES %s "
+        f"ON CONFLICT ({', '.join(tmap.key)}) DO UPDATE SET {sets} "
+        f"WHERE ({lhs}) IS DISTINCT FROM ({rhs}) RETURNING (xmax = 0) AS inserted"
+    )
+    return sql, f"({', '.join(values)})"
+
+
+def _rows(tmap: TableMap, df: pd.DataFrame):
+    has_geom = isinstance(df, gpd.GeoDataFrame) and tmap.geometry is not None
+    wkb = shapely.to_wkb(df.geometry.values, hex=True, output_dimension=2) if has_geom else None
+    stored = {*tmap.key, *tmap.columns, "geometry", "source_key"}
+    extra = [c for c in df.columns if c not in stored]
+    records = df.drop(columns="geometry", errors="ignore").to_dict("records")
+    for i, rec in enumerate(records):
+        row = {c: _plain(rec.get(c)) for c in (*tmap.key, *tmap.columns) if c != "source_key"}
+        attrs = {c: _plain(rec.get(c)) for c in extra}
+        row["attrs"] = json.dumps(attrs, ensure_ascii=False, sort_keys=True)
+        if wkb is not None:
+            row["wkb"] = wkb[i]
+        if "source_key" in tmap.key:
+            row["source_key"] = rec.get("source_key") or _source_key(row)
+        yield _empty_to_none(tmap, row)
+
+
+def _source_key(row: dict) -> str:
+    digest = hashlib.sha1()
+    for part in (row.get("kind"), row.get("class"), row.get("wkb")):
+        digest.update(str(part).encode())
+    return digest.hexdigest()
+
+
+def _empty_to_none(tmap: TableMap, row: dict) -> dict:
+    for c in tmap.columns:
+        if isinstance(row.get(c), str) and not row[c].strip() and c not in ("name",):
+            row[c] = None
+    return row
+
+
+def _plain(value: object) -> object:
+    """A JSON- and driver-friendly Python value (NaN -> None, numpy -> builtin)."""
+    if value is None:
+        return None
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
