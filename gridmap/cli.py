@@ -180,5 +180,18 @@ def plans_cmd() -> None:
     run(go)
 
 
+def _register_commands() -> None:
+    """Import the sub-command modules; each adds its commands to ``app``."""
+    import importlib
+    import pkgutil
+
+    import gridmap.commands as commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"gridmap.commands.{info.name}")
+
+
+_register_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

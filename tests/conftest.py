@@ -77,3 +77,27 @@ def demo_file() -> Path:
     if not DEMO_FILE.exists():
         pytest.fail(f"{DEMO_FILE} is missing; build it with `python data/boundaries/build.py`")
     return DEMO_FILE
+
+
+@pytest.fixture
+def client(conn: Connection, engine: Engine):
+    """A FastAPI TestClient whose requests run inside the test's rolled-back transaction."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.deps import get_conn
+    from gridmap.config import Settings
+
+    app = create_app(Settings(), engine=engine)
+
+    def test_conn():
+        nested = conn.begin_nested()
+        try:
+            yield conn
+        finally:
+            if nested.is_active:
+                nested.commit()
+
+    app.dependency_overrides[get_conn] = test_conn
+    with TestClient(app) as c:
+        yield c

@@ -1,0 +1,1 @@
+"""The HTTP layer (FastAPI). The only package that imports FastAPI."""

@@ -1,0 +1,40 @@
+"""The FastAPI application factory: wires settings into storage and the routes."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from api import errors
+from api.routes import meta
+from gridmap import __version__
+from gridmap.config import Settings
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the app; ``engine`` defaults to the configured database (started lazily at startup)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if app.state.engine is None:
+            from gridmap.storage import connect_url, make_engine
+
+            url = connect_url(settings.database_url, settings.data_dir, settings.pg_port)
+            app.state.engine = make_engine(url)
+        yield
+
+    app = FastAPI(
+        title="gridmap",
+        version=__version__,
+        description="Grids, coverage and lookup for grid governance (网格化治理). Geometry is GeoJSON in "
+        "EPSG:4490 unless stated; errors are JSON {error, detail}.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    errors.install(app)
+    app.include_router(meta.router)
+    return app

@@ -1,0 +1,58 @@
+"""One table from domain errors to HTTP statuses; every error is JSON {"error", "detail"}."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gridmap import errors as e
+
+STATUS: dict[type[e.GridmapError], int] = {
+    e.InvalidInput: 422,
+    e.UnknownCRS: 422,
+    e.OutOfRange: 422,
+    e.InvalidFile: 422,
+    e.InvalidBoundary: 422,
+    e.NotFound: 404,
+    e.AddressNotFound: 404,
+    e.NoCoveringGrid: 404,
+    e.PlanError: 409,
+    e.Unauthorized: 401,
+    e.Forbidden: 403,
+    e.DatabaseUnavailable: 503,
+}
+
+
+def status_of(exc: e.GridmapError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+def body(exc: e.GridmapError) -> dict:
+    out = {"error": exc.code, "detail": exc.detail}
+    nearest = getattr(exc, "nearest", None)
+    if nearest:
+        out["nearest"] = nearest
+    return out
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into the JSON shape above."""
+
+    @app.exception_handler(e.GridmapError)
+    async def domain_error(_: Request, exc: e.GridmapError) -> JSONResponse:
+        return JSONResponse(body(exc), status_code=status_of(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
+        return JSONResponse({"error": "invalid_input", "detail": "; ".join(parts)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = "not_found" if exc.status_code == 404 else "http_error"
+        return JSONResponse({"error": code, "detail": str(exc.detail)}, status_code=exc.status_code)
