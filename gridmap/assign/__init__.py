@@ -1,0 +1,14 @@
+"""The staffing engine (pure): grid posts "1+5+N", party branches on grids and
+enforcement officers linked to compounds (属地兜底).
+
+    from gridmap.assign import assign_staff, Targets, Assignment
+    result = assign_staff(grids, compounds, staff, communities, streets)
+    result.report(); result.validate(); result.gaps
+"""
+
+from gridmap.assign.engine import assign_staff
+from gridmap.assign.result import GAP_KINDS, Assignment
+from gridmap.assign.rules import Violation
+from gridmap.assign.targets import WORKER_ROLES, Targets, Weights
+
+__all__ = ["GAP_KINDS", "WORKER_ROLES", "Assignment", "Targets", "Violation", "Weights", "assign_staff"]
