@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api import errors
-from api.routes import meta
+from api.routes import meta, plans
 from gridmap import __version__
 from gridmap.config import Settings
 
@@ -37,4 +37,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     errors.install(app)
     app.include_router(meta.router)
+    app.include_router(plans.router)
     return app

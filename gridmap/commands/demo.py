@@ -1,0 +1,86 @@
+"""``gridmap demo``: from an empty machine state to a running server with the demo district."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import text
+
+from gridmap.cli import app, console, engine, out, run, settings
+
+DEMO_FILE = Path(__file__).resolve().parents[2] / "data" / "boundaries" / "xinwu.gpkg"
+DEMO_DISTRICT = "320214"
+DEMO_PLAN = "xinwu-demo"
+
+
+@app.command("demo")
+def demo(
+    file: Annotated[Path, typer.Option(help="demo interchange file")] = DEMO_FILE,
+    district: Annotated[str, typer.Option(help="district to partition")] = DEMO_DISTRICT,
+    host: Annotated[str, typer.Option(help="address to serve on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to serve on")] = 8000,
+    serve: Annotated[bool, typer.Option(help="start the server at the end")] = True,
+) -> None:
+    """Start the database, import the demo district, partition, publish, staff it and serve."""
+    from gridmap.storage import connect_url, migrate
+    from gridmap.storage.load import import_file
+
+    def go():
+        s = settings()
+        url = connect_url(s.database_url, s.data_dir, s.pg_port, start=True)
+        migrate.upgrade(url)
+        eng = engine()
+        with console.status(f"importing {file.name} ..."), eng.begin() as conn:
+            report = import_file(conn, file)
+        out.print("imported: " + ", ".join(f"{k} {v.inserted + v.updated + v.unchanged}"
+                                           for k, v in report.layers.items()))
+        with eng.begin() as conn:
+            published = conn.execute(text("SELECT 1 FROM plan WHERE name = :p AND status <> 'draft'"),
+                                     {"p": DEMO_PLAN}).scalar()
+        if not published:
+            _partition_and_publish(eng, district)
+        else:
+            out.print(f"plan {DEMO_PLAN} already published; keeping it")
+        _staff(eng, district)
+        if serve:
+            import uvicorn
+
+            from api.app import create_app
+
+            out.print(f"serving the demo on http://{host}:{port}  — API docs /docs, maps /maps/coverage")
+            uvicorn.run(create_app(s, eng), host=host, port=port, log_level="warning")
+
+    run(go)
+
+
+def _partition_and_publish(eng, district: str) -> None:
+    from gridmap.storage import plans
+    from gridmap.workflows import partition_plan
+
+    with Progress(TextColumn("partitioning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("communities", total=None)
+        with eng.begin() as conn:
+            conn.execute(text("DELETE FROM plan WHERE name = :p AND status = 'draft'"), {"p": DEMO_PLAN})
+            result = partition_plan(conn, "district", district, DEMO_PLAN, workers=2,
+                                    progress=lambda n: bar.advance(task, n),
+                                    on_total=lambda n: bar.update(task, total=n))
+            plans.publish(conn, DEMO_PLAN)
+    s = result["summary"]
+    out.print(f"partitioned {s.get('communities')} communities into {s.get('grids')} grids "
+              f"({s.get('share_within_bounds', 0):.1%} within bounds); published as {DEMO_PLAN}")
+
+
+def _staff(eng, district: str) -> None:
+    """Staff the grids when the staffing engine is present (gridmap.workflows.assign_scope)."""
+    from gridmap import workflows
+
+    assign = getattr(workflows, "assign_scope", None)
+    if assign is None:
+        return
+    with console.status("assigning staff ..."), eng.begin() as conn:
+        counts = assign(conn, "district", district)
+    out.print(f"staffed: {counts}")

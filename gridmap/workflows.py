@@ -1,0 +1,91 @@
+"""Workflows shared by the CLI and the API: read from storage, run the pure core, write back.
+
+Written once (as mapit does with its importers) so that ``gridmap partition``
+and ``POST /v1/plans/{plan}/partition`` behave the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+
+from sqlalchemy import Connection, text
+
+from gridmap.errors import InvalidInput, NotFound
+from gridmap.storage import grids as grid_store
+from gridmap.storage.plans import current_plan
+
+SCOPES = ("district", "street", "community")
+
+
+def scope_of(district: str | None, street: str | None, community: str | None) -> tuple[str, str]:
+    """Exactly one of the three codes, as (scope, code)."""
+    given = [(s, c) for s, c in zip(SCOPES, (district, street, community)) if c]
+    if len(given) != 1:
+        raise InvalidInput("name exactly one of --district, --street or --community")
+    scope, code = given[0]
+    digits = {"district": 6, "street": 9, "community": 12}[scope]
+    if not (code.isdigit() and len(code) == digits):
+        raise InvalidInput(f"{scope} code {code!r} must be {digits} digits")
+    return scope, code
+
+
+def partition_plan(
+    conn: Connection,
+    scope: str,
+    code: str,
+    plan: str,
+    min_households: int | None = None,
+    max_households: int | None = None,
+    stable: bool = False,
+    locked: frozenset[str] = frozenset(),
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> dict:
+    """Partition the communities of a scope into draft ``plan``; returns the summary and report."""
+    from gridmap.partition import Rules, partition
+    from gridmap.partition.rules import DEFAULT_RULES
+
+    inputs = grid_store.partition_inputs(conn, scope, code)
+    communities = inputs["communities"]
+    if communities.empty:
+        raise NotFound(f"no communities in {scope} {code}; import boundaries first")
+    if on_total:
+        on_total(len(communities))
+    rules = dict(DEFAULT_RULES)
+    if min_households is not None or max_households is not None:
+        urban = DEFAULT_RULES["urban"]
+        rules["urban"] = Rules(min_households=min_households if min_households is not None else urban.min_households,
+                               max_households=max_households if max_households is not None else urban.max_households)
+    current = members = None
+    base = current_plan(conn) if stable else None
+    if base is not None:
+        current = grid_store.read_grids(conn, base, list(communities["code"]))
+        members = grid_store.read_members(conn, base)
+    result = partition(communities, inputs["compounds"], inputs["buildings"], inputs["barriers"],
+                       rules=rules, current=current, current_members=members, locked=locked,
+                       plan=plan, workers=workers, progress=progress)
+    summary = result.summary()
+    report = {"summary": summary, "base_plan": base,
+              "communities": _records(result.community_report),
+              "violations": [asdict(v) for v in result.violations]}
+    params = {"scope": scope, "code": code, "stable": stable,
+              "rules": {k: asdict(v) for k, v in rules.items()}}
+    grid_store.write_plan(conn, plan, result.grids, result.members, list(communities["code"]),
+                          report, params)
+    return {"plan": plan, "scope": scope, "code": code, "base_plan": base, "summary": summary,
+            "violations": report["violations"], "communities": report["communities"]}
+
+
+def _records(df) -> list[dict]:
+    import json
+
+    return json.loads(df.to_json(orient="records", force_ascii=False)) if df is not None else []
+
+
+def plan_report(conn: Connection, plan: str) -> dict:
+    row = conn.execute(text("SELECT name, status, params, report FROM plan WHERE name = :p"), {"p": plan}).first()
+    if row is None:
+        raise NotFound(f"plan {plan!r} does not exist")
+    return dict(row._mapping)
