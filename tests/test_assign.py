@@ -285,9 +285,38 @@ def test_stability_against_a_shifted_roster() -> None:
     second = run(d, staff2, current=first)
     police = lambda r: r.officer_links[r.officer_links["agency"] == "police"]
     kept = police(first).merge(police(second), on=["staff_id", "compound_id"])
-    assert len(kept) >= 30 - 6 - 2  # the newcomer takes about one load; few others move
+    assert len(kept) >= 30 - 6 - 2  # the newcomer takes one load (6); few others move
     assert (police(second)["staff_id"] == "Snew-comm-police-0").sum() >= 5
     assert second.gaps_of("officer_overloaded").empty
+    fresh = run(d, staff2)  # same roster, no memory: more links move
+    assert len(kept) > len(police(first).merge(police(fresh), on=["staff_id", "compound_id"]))
+
+
+def test_secretary_follows_the_roster() -> None:
+    """A head recorded as no party member is not secretary; a named party_secretary wins."""
+    d = district(strips=2)
+    staff = pd.DataFrame(people(community_code(0), FULL, volunteers=2))
+    staff["party_member"] = None
+    heads = staff.index[staff["role"] == "grid_head"]
+    staff.loc[heads, "party_member"] = False
+    staff.loc[staff["role"] == "community_worker", "party_member"] = True
+    named = {"id": "SEC", "name": "书记", "role": "party_secretary", "agency": None, "phone": "", "phone_public": False,
+             "community_code": community_code(0), "street_code": STREET, "grid_code": f"{community_code(0)}002", "party_member": True}
+    staff = pd.concat([staff, pd.DataFrame([named])], ignore_index=True)
+    result = run(d, staff.to_dict("records"))
+    sec = result.party_orgs.set_index("grid_code")["secretary_staff_id"]
+    assert sec[f"{community_code(0)}001"] == "S001-comm--0"
+    assert sec[f"{community_code(0)}002"] == "SEC"
+
+
+def test_officer_without_grid_post_is_listed() -> None:
+    """An officer whose role is not a grid post still appears in posts, with no grid."""
+    d = district(rows=2, cols=3)
+    staff = people(community_code(0), FULL)
+    staff[0] = dict(staff[0], role="grid_worker")
+    result = run(d, staff)
+    row = result.posts[result.posts["staff_id"] == staff[0]["id"]]
+    assert len(row) == 1 and row["grid_code"].iloc[0] is None and row["role"].iloc[0] == "grid_worker"
 
 
 def test_grid_code_derived_from_buildings() -> None:

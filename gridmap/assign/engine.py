@@ -62,6 +62,7 @@ def assign_staff(
     old_posts = None if current is None else current.posts
     posts, post_gaps = fill_posts(g, s, targets, weights, old_posts, time_limit * (1 - OFFICER_SHARE))
     posts += building_chiefs(b, s, old_posts)
+    posts += _officer_posts(links, posts, s)
     posts_frame = frame(posts, POST_COLUMNS)
     orgs = build_party_orgs(party_orgs, g, comm, st, s, posts_frame, b)
     return Assignment(
@@ -88,3 +89,15 @@ def _check_grid_codes(compounds: pd.DataFrame, grids: pd.DataFrame) -> None:
             f"compound {row['id']} of community {row['community_code']} names grid {row['grid_code']}, "
             f"which is unknown or in another community ({len(bad)} such compounds)"
         )
+
+
+def _officer_posts(links: list[dict], posts: list[dict], staff: pd.DataFrame) -> list[dict]:
+    """A post without grid for each linked officer who holds no grid post (compound-only duty)."""
+    posted = {p["staff_id"] for p in posts}
+    role = dict(zip(staff["id"], staff["role"]))
+    home = dict(zip(staff["id"], staff["community_code"]))
+    linked = sorted({link["staff_id"] for link in links} - posted)
+    return [
+        {"staff_id": sid, "role": role[sid], "grid_code": None, "building_id": None, "community_code": home[sid] or None}
+        for sid in linked
+    ]

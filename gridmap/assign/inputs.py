@@ -35,7 +35,10 @@ def metric_crs(gdf: gpd.GeoDataFrame) -> int:
     """EPSG of the CGCS2000 3-degree Gauss–Krüger zone (CM-only numbering) holding the data."""
     if gdf.crs is None:
         raise InvalidInput("geometry has no CRS; set it explicitly (storage CRS is EPSG:4490)")
-    lon = float(gdf.to_crs(STORAGE_EPSG).geometry.union_all().centroid.x) if len(gdf) else 117.0
+    if len(gdf) == 0:
+        return 4534 + 39 - 25  # CM 117E; nothing will be measured
+    west, _, east, _ = gdf.to_crs(STORAGE_EPSG).total_bounds
+    lon = (west + east) / 2.0
     zone = min(45, max(25, int(round(lon / 3.0))))
     return 4534 + zone - 25  # EPSG:4534 = CM 75E ... EPSG:4554 = CM 135E
 
@@ -134,7 +137,7 @@ def _grid_of(
 
 
 def tidy_staff(staff: pd.DataFrame) -> pd.DataFrame:
-    """id, name, role, agency, community_code, street_code (+ building_id, grid_code if given)."""
+    """id, name, role, agency, community_code, street_code, building_id, grid_code, party_member."""
     require(staff, "staff", ("id", "name", "role", "agency", "community_code"))
     out = pd.DataFrame({"id": code(staff["id"]), "name": staff["name"].astype(str), "role": code(staff["role"])})
     out["agency"] = code(staff["agency"])
@@ -142,6 +145,9 @@ def tidy_staff(staff: pd.DataFrame) -> pd.DataFrame:
     out["street_code"] = code(staff["street_code"]) if "street_code" in staff.columns else ""
     for extra in ("building_id", "grid_code"):
         out[extra] = code(staff[extra]) if extra in staff.columns else ""
+    # None = not recorded; the secretary rule then trusts the grid head
+    member = staff["party_member"] if "party_member" in staff.columns else pd.Series(None, index=staff.index)
+    out["party_member"] = [None if pd.isna(v) else bool(v) for v in member]
     bad = sorted(set(out["role"]) - set(ROLES))
     if bad:
         raise InvalidInput(f"staff.role has unknown values {bad}; allowed: {list(ROLES)}")

@@ -4,7 +4,8 @@ Street and community committees are taken from ``party_orgs``; one missing
 for a street or community that has grids is generated (``generated`` True,
 ids 'SC-'/'CC-' + code). Every grid gets a branch 'PB-' + grid code whose
 secretary is the roster's party_secretary for that grid (staff.grid_code),
-else the grid's head. Every building with a chief gets a party group
+else the grid's head unless staff.party_member says he is not a member, else
+the first party member posted on the grid, else nobody (reported by count). Every building with a chief gets a party group
 'BG-' + building id under its grid's branch, led by the chief.
 """
 
@@ -49,7 +50,18 @@ def party_orgs(
     return orgs + branches + _groups(posts, buildings, street_of)
 
 
-def _org(oid, name, level, parent, street, community, grid=None, building=None, secretary=None, generated=False) -> dict:
+def _org(
+    oid: str,
+    name: str,
+    level: str,
+    parent: str | None,
+    street: str | None,
+    community: str | None,
+    grid: str | None = None,
+    building: str | None = None,
+    secretary: str | None = None,
+    generated: bool = False,
+) -> dict:
     return {
         "id": oid,
         "name": name,
@@ -104,10 +116,7 @@ def _branches(
     posts: pd.DataFrame,
 ) -> list[dict]:
     """One 网格党支部 per grid."""
-    secretaries = staff[(staff["role"] == "party_secretary") & (staff["grid_code"] != "")]
-    chosen = dict(zip(secretaries["grid_code"], secretaries["id"]))
-    heads = posts[posts["role"] == "grid_head"].drop_duplicates("grid_code")
-    head_of = dict(zip(heads["grid_code"], heads["staff_id"]))
+    chosen = _secretaries(staff, posts)
     out = []
     for grid in grids.itertuples():
         label = grid.name if grid.name and grid.name != "nan" else f"{names[grid.community_code]}第{int(grid.code[-3:])}网格"
@@ -115,9 +124,27 @@ def _branches(
             _org(
                 f"PB-{grid.code}", f"{label}党支部", "grid_branch", cc[grid.community_code]["id"],
                 street_of[grid.community_code], grid.community_code, grid=grid.code,
-                secretary=chosen.get(grid.code, head_of.get(grid.code)), generated=True,
+                secretary=chosen.get(grid.code), generated=True,
             )
         )
+    return out
+
+
+def _secretaries(staff: pd.DataFrame, posts: pd.DataFrame) -> dict[str, str]:
+    """Branch secretary per grid: the roster's party_secretary for the grid, else the grid
+    head unless the roster says he is not a party member, else the first party member
+    posted on the grid (head, then worker roles, then volunteers)."""
+    member = dict(zip(staff["id"], staff["party_member"]))
+    out: dict[str, str] = {}
+    rank = {"grid_head": 0, "volunteer": 2}
+    ordered = posts[posts["grid_code"].notna()].assign(rank=lambda p: p["role"].map(rank).fillna(1))
+    for grid, group in ordered.sort_values(["rank", "staff_id"], kind="stable").groupby("grid_code", sort=False):
+        for post in group.itertuples():
+            if member.get(post.staff_id) is True or (post.role == "grid_head" and member.get(post.staff_id) is None):
+                out[grid] = post.staff_id
+                break
+    named = staff[(staff["role"] == "party_secretary") & (staff["grid_code"] != "")]
+    out.update(zip(named["grid_code"], named["id"]))
     return out
 
 

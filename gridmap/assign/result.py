@@ -94,6 +94,23 @@ class Assignment:
             "street_fallbacks": len(self.gaps_of("street_fallback")),
             "grids_without_head": len(self.gaps_of("grid_without_head")),
             "roles_unfilled": len(self.gaps_of("role_unfilled")),
+            "grid_branches_without_secretary": int(
+                (self.party_orgs["level"].eq("grid_branch") & self.party_orgs["secretary_staff_id"].isna()).sum()
+            ),
+            **self._officer_targets(),
+        }
+
+    def _officer_targets(self) -> dict:
+        """Communities whose own roster of officers is outside officers_per_community."""
+        low, high = self.targets.officers_per_community
+        if self.compounds.empty:
+            return {"communities_below_officer_target": 0, "communities_above_officer_target": 0}
+        officers = self.staff[self.staff["agency"].isin(self.targets.agencies)]
+        count = officers.groupby("community_code").size()
+        per = self.compounds["community_code"].drop_duplicates().map(count).fillna(0)
+        return {
+            "communities_below_officer_target": int((per < low).sum()),
+            "communities_above_officer_target": int((per > high).sum()),
         }
 
     def _officer_loads(self) -> pd.DataFrame:
