@@ -380,3 +380,12 @@ def test_many_communities_run() -> None:
     report = result.report()
     assert report["grid_branches"] == 360 and report["uncovered_compounds"] == 0
     assert report["street_fallbacks"] == 12
+
+
+def test_same_input_same_answer() -> None:
+    """The solve is deterministic (one CP-SAT worker, deterministic time limit)."""
+    d = district(rows=6, cols=10, strips=3, rng=np.random.default_rng(1))
+    staff = people(community_code(0), {"police": 10, "urban_management": 11, "market_regulation": 12}, heads=2)
+    a, b = run(d, staff), run(d, staff)
+    assert a.officer_links.equals(b.officer_links) and a.posts.equals(b.posts)
+    assert a.report()["compounds_per_officer"]["max"] <= 6

@@ -211,7 +211,7 @@ def _flow(problem: Problem, anchors: np.ndarray, weights: Weights) -> np.ndarray
     return owner
 
 
-def _load_arcs(smcf, holder: int, sink: int, n: int, cap_min: int, cap_max: int, weights: Weights) -> None:
+def _load_arcs(smcf: min_cost_flow.SimpleMinCostFlow, holder: int, sink: int, n: int, cap_min: int, cap_max: int, weights: Weights) -> None:
     """Holder→sink arcs: free up to cap_min, underload_m up to cap_max, then convex overflow."""
     if cap_min > 0:
         smcf.add_arc_with_capacity_and_unit_cost(holder, sink, min(cap_min, n), 0)

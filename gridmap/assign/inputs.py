@@ -57,7 +57,7 @@ def tidy_grids(grids: gpd.GeoDataFrame, community_codes: set[str]) -> pd.DataFra
     out = pd.DataFrame(
         {
             "code": code(grids["code"]),
-            "name": grids["name"].astype(str),
+            "name": code(grids["name"]),
             "community_code": code(grids["community_code"]),
             "households": pd.to_numeric(grids["households"]).fillna(0).astype(float),
         }

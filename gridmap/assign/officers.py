@@ -65,9 +65,8 @@ def _street_pools(agency: str, orphans: pd.DataFrame, officers: pd.DataFrame) ->
                 continue
             for cid in part["id"]:
                 detail = f"compound {cid} has no {agency} officer: none in community {community} nor street {street}"
-                gaps.append(
-                    gap("uncovered_compound", detail, community_code=community, street_code=street, compound_id=cid, agency=agency)
-                )
+                refs = {"community_code": community, "street_code": street, "compound_id": cid, "agency": agency}
+                gaps.append(gap("uncovered_compound", detail, **refs))
         if len(mine):
             out.append(Pool(agency, comps, mine, fallback=True))
     return out, gaps

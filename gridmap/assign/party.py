@@ -119,7 +119,7 @@ def _branches(
     chosen = _secretaries(staff, posts)
     out = []
     for grid in grids.itertuples():
-        label = grid.name if grid.name and grid.name != "nan" else f"{names[grid.community_code]}第{int(grid.code[-3:])}网格"
+        label = grid.name or f"{names[grid.community_code]}第{int(grid.code[-3:])}网格"
         out.append(
             _org(
                 f"PB-{grid.code}", f"{label}党支部", "grid_branch", cc[grid.community_code]["id"],

@@ -16,7 +16,9 @@ GAP_KINDS = (
     "role_unfilled",  # nobody in the community's roster has a worker role
     "street_fallback",  # an agency's compounds covered by the street's pool
 )
-GAP_COLUMNS = ("kind", "community_code", "street_code", "compound_id", "grid_code", "staff_id", "agency", "role", "detail")
+GAP_COLUMNS = (
+    "kind", "community_code", "street_code", "compound_id", "grid_code", "staff_id", "agency", "role", "detail",
+)
 POST_COLUMNS = ("staff_id", "role", "grid_code", "building_id", "community_code")
 LINK_COLUMNS = ("staff_id", "agency", "compound_id", "community_code", "street_fallback")
 ORG_COLUMNS = (
@@ -83,7 +85,7 @@ class Assignment:
             "community_committees": int(level.get("community_committee", 0)),
             "grid_branches": int(level.get("grid_branch", 0)),
             "building_groups": int(level.get("building_group", 0)),
-            "staff_by_role": {k: int(v) for k, v in self.posts.drop_duplicates(["staff_id", "role"])["role"].value_counts().sort_index().items()},
+            "staff_by_role": _counts(self.posts.drop_duplicates(["staff_id", "role"])["role"]),
             "officers_by_agency": {a: int((loads["agency"] == a).sum()) for a in self.targets.agencies},
             "households_per_officer": {
                 a: _stats(loads.loc[loads["agency"] == a, "households"]) for a in self.targets.agencies
@@ -128,6 +130,10 @@ class Assignment:
     def validate(self) -> list[Violation]:
         """Staffing rules that do not hold and are not reported as gaps."""
         return [v for rule in RULES for v in rule(self)]
+
+
+def _counts(values: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in values.value_counts().sort_index().items()}
 
 
 def _stats(values: pd.Series) -> dict:

@@ -66,13 +66,16 @@ def officer_in_community(a: Assignment) -> list[Violation]:
             out.append(Violation("officer_in_community", f"officer {link.staff_id} is {s['agency']}, linked as {link.agency}"))
         elif s["community_code"] == c["community_code"]:
             continue
-        elif s["community_code"] == "" and s["street_code"] == c["street_code"] and (c["community_code"], link.agency) in fallback:
+        elif s["community_code"] == "" and s["street_code"] == c["street_code"] and (
+            (c["community_code"], link.agency) in fallback
+        ):
             continue
         else:
+            home = s["community_code"] or f"(street {s['street_code']})"
             out.append(
                 Violation(
                     "officer_in_community",
-                    f"officer {link.staff_id} of community {s['community_code'] or '(street ' + s['street_code'] + ')'} "
+                    f"officer {link.staff_id} of community {home} "
                     f"is linked to compound {link.compound_id} of community {c['community_code']}",
                 )
             )
