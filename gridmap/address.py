@@ -163,11 +163,11 @@ class _Protected:
 def strip_admin_prefix(text: str, prefixes: Iterable[str], keep: Iterable[str] = ()) -> str:
     """Remove leading province/city/district/street names (full or short, any order, any subset).
 
-    ``text`` is expected normalised. Names in ``keep`` (known roads and
+    Returns the normalised text. Names in ``keep`` (known roads and
     compounds) stop the stripping, so 新吴花园 is not cut to 花园.
     """
     pattern = _prefix_regex(tuple(sorted(set(prefixes))))
-    return _strip(text, pattern, _Protected.of(keep))
+    return _strip(normalize(text), pattern, _Protected.of(normalize(k) for k in keep))
 
 
 def _strip(text: str, pattern: re.Pattern[str] | None, protected: _Protected) -> str:
@@ -327,11 +327,12 @@ class Gazetteer:
         for i, norm in enumerate(self._norm_full):
             values = {c: columns[c][i] for c in columns}
             parsed = parse(norm) if any(v is None for v in values.values()) else None
-            self._roads.append(_norm_or(values["road"], parsed, "road"))
-            self._doors.append(_door(values["door_number"]) or (parsed.door_number if parsed else None))
-            self._compound_keys.append(compound_key(_text(values["compound_name"]) or _attr(parsed, "compound_name")))
-            self._building_nos.append(_int(values["building_no"]) or _attr(parsed, "building_no"))
-            self._units.append(_int(values["unit"]) or _attr(parsed, "unit"))
+            self._roads.append(_first(_name(values["road"]), _attr(parsed, "road")))
+            self._doors.append(_first(_door(values["door_number"]), _attr(parsed, "door_number")))
+            name = _first(_name(values["compound_name"]), _attr(parsed, "compound_name"))
+            self._compound_keys.append(compound_key(name))
+            self._building_nos.append(_first(_int(values["building_no"]), _attr(parsed, "building_no")))
+            self._units.append(_first(_int(values["unit"]), _attr(parsed, "unit")))
 
     def _index_structure(self) -> None:
         self._by_door: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -342,7 +343,8 @@ class Gazetteer:
         self._by_cb: dict[tuple[Hashable, int], list[int]] = defaultdict(list)
         self._compound_row: dict[Hashable, int] = {}
         for i in range(len(self._ids)):
-            road, door, cid, b, u = self._roads[i], self._doors[i], self._compound_ids[i], self._building_nos[i], self._units[i]
+            road, door, cid = self._roads[i], self._doors[i], self._compound_ids[i]
+            b, u = self._building_nos[i], self._units[i]
             if road:
                 self._by_road[road].append(i)
                 if door:
@@ -370,7 +372,7 @@ class Gazetteer:
         heads: dict[tuple[Hashable, str, str], int] = {}
         self._head_of: list[int] = []
         for i, cid in enumerate(self._compound_ids):
-            road_door = f"{self._roads[i]}{self._doors[i]}号" if self._roads[i] and self._doors[i] else self._roads[i] or ""
+            road_door = _road_door(self._roads[i], self._doors[i])
             self._head_of.append(heads.setdefault((cid, road_door, self._compound_keys[i]), len(heads)))
         self._heads: list[tuple[Hashable, str, str]] = list(heads)
 
@@ -434,7 +436,7 @@ class Gazetteer:
         the compound level falls back on when the building does not exist.
         """
         door_rows = self._by_door.get((parsed.road, parsed.door_number), []) if parsed.road else []
-        by_door = list(dict.fromkeys(self._compound_ids[i] for i in door_rows if self._compound_ids[i] is not None))
+        by_door = list(dict.fromkeys(c for i in door_rows if (c := self._compound_ids[i]) is not None))
         by_name = self._compounds_by_key.get(compound_key(parsed.compound_name), [])
         both = [c for c in by_door if c in by_name]
         compounds = both or list(dict.fromkeys([*by_door, *by_name]))
@@ -446,8 +448,7 @@ class Gazetteer:
         if not resolved:
             return None, compounds
         if len(resolved) > 1:
-            rows = [row for c, (row, _) in resolved]
-            rows = [r if r is not None else self._rows_by_compound[c][0] for (c, _), r in zip(resolved, rows)]
+            rows = [self._representative(cid, parsed) for cid, _ in resolved]
             return self._ambiguous(rows, "structured", parsed), compounds
         cid, (row, confidence) = resolved[0]
         if row is None:
@@ -489,7 +490,7 @@ class Gazetteer:
     def _compound_scores(self, parsed: ParsedAddress, pool: list[int]) -> list[tuple[float, Hashable]]:
         """(score, compound_id) above the cutoff, best first; one score per road+door+name head."""
         name = compound_key(parsed.compound_name)
-        door = f"{parsed.road}{parsed.door_number}号" if parsed.road and parsed.door_number else parsed.road or ""
+        door = _road_door(parsed.road, parsed.door_number)
         best: dict[Hashable, float] = {}
         for head in {self._head_of[i] for i in pool}:
             cid, road_door, head_name = self._heads[head]
@@ -502,7 +503,7 @@ class Gazetteer:
                 score = max(score, fuzz.ratio(door, road_door))
             if score >= FUZZY_CUTOFF and score > best.get(cid, -1.0):
                 best[cid] = score
-        return sorted(((score, cid) for cid, score in best.items()), key=lambda item: (-item[0], str(item[1])))
+        return _best_first(best)
 
     def _representative(self, cid: Hashable, parsed: ParsedAddress) -> int:
         """The row that stands for a compound among candidates: the building asked for, else the compound."""
@@ -543,7 +544,8 @@ class Gazetteer:
     ) -> Match:
         rows = rows[:MAX_CANDIDATES]
         shared = {self._compound_ids[i] for i in rows}
-        candidates = [(self._ids[i], self._texts[i], round(min((scores or {}).get(i, 100.0), 100.0), 1)) for i in rows]
+        scores = scores or {}
+        candidates = [(self._ids[i], self._texts[i], round(min(scores.get(i, 100.0), 100.0), 1)) for i in rows]
         top = max(c[2] for c in candidates)
         return Match(
             address_id=None,
@@ -572,8 +574,10 @@ class Gazetteer:
 
     def _compounds_in_text(self, text: str) -> list[tuple[float, Hashable]]:
         """(score, compound_id) by partial similarity of names to the text, best first."""
-        hits = process.extract(text, self._key_names, scorer=fuzz.partial_ratio, score_cutoff=COMPOUND_CUTOFF, limit=10)
-        hits = [(name, score) for name, score, _ in hits if len(name) >= 2]
+        found = process.extract(
+            text, self._key_names, scorer=fuzz.partial_ratio, score_cutoff=COMPOUND_CUTOFF, limit=10
+        )
+        hits = [(name, score) for name, score, _ in found if len(name) >= 2]
         whole = {name for name, _ in hits if name in text}
         # 春潮 inside 春潮花园, both in the text: the longer name is the one meant.
         shadowed = {n for n in whole if any(n != m and n in m for m in whole)}
@@ -585,10 +589,15 @@ class Gazetteer:
             adjusted = score - (0.0 if name in whole else 5.0) + 0.01 * fuzz.ratio(text, name)
             for cid in self._compounds_by_key[name]:
                 ranked[cid] = max(adjusted, ranked.get(cid, 0.0))
-        return sorted(((score, cid) for cid, score in ranked.items()), key=lambda item: (-item[0], str(item[1])))
+        return _best_first(ranked)
 
     def _compound_match(
-        self, cid: Hashable, score: float, parsed: ParsedAddress, level: Level = "compound", confidence: float = 0.6
+        self,
+        cid: Hashable,
+        score: float,
+        parsed: ParsedAddress,
+        level: Level = "compound",
+        confidence: float = 0.6,
     ) -> Match:
         """A match at compound granularity: the compound-level address if the gazetteer has one."""
         row = self._compound_row.get(cid)
@@ -604,7 +613,12 @@ class Gazetteer:
         )
 
 
-# ---------------------------------------------------------------- helpers for table values
+# ---------------------------------------------------------------- helpers
+
+
+def _best_first(scores: dict[Hashable, float]) -> list[tuple[float, Hashable]]:
+    """(score, compound_id) by descending score, ties by id so results are deterministic."""
+    return sorted(((score, cid) for cid, score in scores.items()), key=lambda item: (-item[0], str(item[1])))
 
 
 def _scalar(value: Any) -> Hashable | None:
@@ -619,8 +633,18 @@ def _column(df: pd.DataFrame, name: str) -> list[Any]:
     return [_scalar(v) for v in df[name].tolist()]
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+def _road_door(road: str | None, door: str | None) -> str:
+    """长江路88号; just the road when the door is unknown."""
+    return f"{road}{door}号" if road and door else road or ""
+
+
+def _first(value: Any, fallback: Any) -> Any:
+    return fallback if value is None else value
+
+
+def _name(value: Any) -> str | None:
+    """A road or compound name from a table cell, normalised."""
+    return None if value is None else _normalize_name(str(value)) or None
 
 
 def _int(value: Any) -> int | None:
@@ -644,12 +668,6 @@ def _door(value: Any) -> str | None:
 
 def _attr(parsed: ParsedAddress | None, name: str) -> Any:
     return getattr(parsed, name) if parsed is not None else None
-
-
-def _norm_or(value: Any, parsed: ParsedAddress | None, name: str) -> str | None:
-    if value is not None:
-        return _normalize_name(str(value)) or None
-    return _attr(parsed, name)
 
 
 # ---------------------------------------------------------------- noise for tests and benchmarks

@@ -152,7 +152,13 @@ def test_other_epsg_goes_through_pyproj() -> None:
 
 @pytest.mark.parametrize(
     ("lon", "lat", "named"),
-    [(181.0, 30.0, "181"), (-180.5, 30.0, "-180.5"), (120.0, 91.0, "91"), (math.nan, 30.0, "nan"), (120.0, math.inf, "inf")],
+    [
+        (181.0, 30.0, "181"),
+        (-180.5, 30.0, "-180.5"),
+        (120.0, 91.0, "91"),
+        (math.nan, 30.0, "nan"),
+        (120.0, math.inf, "inf"),
+    ],
 )
 def test_out_of_range_names_the_value(lon: float, lat: float, named: str) -> None:
     with pytest.raises(OutOfRange, match=named):
@@ -174,7 +180,15 @@ def test_validate_accepts_edges_and_arrays() -> None:
 
 @pytest.mark.parametrize(
     ("lon", "expected"),
-    [(120.0, "EPSG:4549"), (120.3, "EPSG:4549"), (118.2, "EPSG:4548"), (75.0, "EPSG:4534"), (60.0, "EPSG:4534"), (135.0, "EPSG:4554"), (140.0, "EPSG:4554")],
+    [
+        (120.0, "EPSG:4549"),  # central meridian 120E
+        (120.3, "EPSG:4549"),
+        (118.2, "EPSG:4548"),
+        (75.0, "EPSG:4534"),
+        (60.0, "EPSG:4534"),  # clamped west
+        (135.0, "EPSG:4554"),
+        (140.0, "EPSG:4554"),  # clamped east
+    ],
 )
 def test_metric_crs_zone(lon: float, expected: str) -> None:
     assert metric_crs(lon) == expected
