@@ -96,8 +96,8 @@ def _compound_shape(rect: tuple, rng: np.random.Generator) -> Polygon:
 
 
 def _households(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Households per compound: log-normal, median ~250, most 100-800, a tail to ~2000."""
-    h = rng.lognormal(mean=math.log(250), sigma=0.55, size=n)
+    """Households per compound: log-normal, median ~180, most 100-800, ~5 % over 500."""
+    h = rng.lognormal(mean=math.log(180), sigma=0.6, size=n)
     return np.clip(np.round(h), 20, 2400).astype(np.int64)
 
 

@@ -1,0 +1,137 @@
+"""Exact rescue with OR-Tools CP-SAT, for components the heuristic left out of bounds.
+
+Model: x[i,r] assigns unit i to region r; each region has one root and is
+connected by a single-commodity flow from its root (each member consumes one
+unit of flow; flow only runs along edges inside the region); household
+bounds are hard. Objective: weighted cut boundary (compactness) plus major
+barriers inside regions. The heuristic's labelling is the hint.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+from gridmap.partition.solver import UnitGraph, make_costs
+
+log = logging.getLogger(__name__)
+
+MAX_UNITS = 60  # a neighbourhood larger than this is left to the heuristic
+SCALE = 100
+
+
+def _model(g: UnitGraph, k: int, lo: int, hi: int, costs: object, hint: np.ndarray | None):
+    """Build the CP-SAT model; returns (model, x)."""
+    m = cp_model.CpModel()
+    n = g.n
+    x = [[m.new_bool_var(f"x{i}_{r}") for r in range(k)] for i in range(n)]
+    root = [[m.new_bool_var(f"s{i}_{r}") for r in range(k)] for i in range(n)]
+    for i in range(n):
+        m.add_exactly_one(x[i])
+    w = [int(v) for v in g.weights]
+    for r in range(k):
+        m.add_linear_constraint(sum(w[i] * x[i][r] for i in range(n)), lo, hi)
+        m.add_exactly_one(root[i][r] for i in range(n))
+        for i in range(n):
+            m.add_implication(root[i][r], x[i][r])
+    edges = [(i, j) for i in range(n) for j in g.nbrs[i] if i < j]
+    for r in range(k):
+        inflow: list[list] = [[] for _ in range(n)]
+        outflow: list[list] = [[] for _ in range(n)]
+        for i, j in edges:
+            for a, b in ((i, j), (j, i)):
+                f = m.new_int_var(0, n, f"f{a}_{b}_{r}")
+                m.add(f == 0).only_enforce_if(x[a][r].Not())
+                m.add(f == 0).only_enforce_if(x[b][r].Not())
+                outflow[a].append(f)
+                inflow[b].append(f)
+        for i in range(n):
+            m.add(sum(inflow[i]) - sum(outflow[i]) >= x[i][r] - n * root[i][r])
+    for r in range(k - 1):  # symmetry: roots in increasing unit order
+        m.add(sum(i * root[i][r] for i in range(n)) < sum(i * root[i][r + 1] for i in range(n)))
+    terms = []
+    for i, j in edges:
+        length, cross = g.nbrs[i][j]
+        cut = m.new_bool_var(f"c{i}_{j}")
+        for r in range(k):
+            m.add_implication(x[i][r], x[j][r]).only_enforce_if(cut.Not())
+        terms.append(int(SCALE * costs.edge(length, cross, True)) * cut)
+        if cross:
+            terms.append(int(SCALE * costs.edge(length, cross, False)) * cut.Not())
+    m.minimize(sum(terms))
+    if hint is not None:
+        for i in range(n):
+            for r in range(k):
+                m.add_hint(x[i][r], bool(hint[i] == r))
+    return m, x
+
+
+def _exact(g: UnitGraph, lo: int, hi: int, rules: object, hint: np.ndarray | None, hint_k: int,
+           seconds: float) -> tuple[np.ndarray, int] | None:
+    """Best bounds-feasible labelling of a small connected graph, or None."""
+    total = float(g.weights.sum())
+    kmin, kmax = max(1, math.ceil(total / hi)), math.floor(total / lo) if lo > 0 else g.n
+    ks = sorted(range(kmin, min(kmax, g.n) + 1), key=lambda k: (k != hint_k, abs(total / k - rules.target)))[:3]
+    deadline = time.monotonic() + seconds
+    for k in ks:
+        left = deadline - time.monotonic()
+        if left <= 0.01:
+            break
+        model, x = _model(g, k, lo, hi, make_costs(g, k, lo, hi, rules), hint if k == hint_k else None)
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = left
+        solver.parameters.num_workers = 1
+        status = solver.solve(model)
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return np.array([next(r for r in range(k) if solver.value(x[i][r])) for i in range(g.n)]), k
+    return None
+
+
+def _ring(g: UnitGraph, lab: np.ndarray, regions: set[int]) -> set[int]:
+    """``regions`` plus every region adjacent to them."""
+    out = set(regions)
+    for u in np.flatnonzero(np.isin(lab, list(regions))):
+        out.update(int(lab[v]) for v in g.nbrs[u])
+    return out
+
+
+def rescue(g: UnitGraph, labels: np.ndarray, k: int, lo: int, hi: int, rules: object,
+           time_limit: float) -> tuple[np.ndarray, int]:
+    """Large-neighbourhood repair: for each region out of bounds, re-solve it together
+    with its neighbouring regions (then a second ring) exactly with CP-SAT; keep the
+    result when every region of the neighbourhood fits the bounds."""
+    lab = labels.copy()
+    deadline = time.monotonic() + max(time_limit, 0.0)
+    tried: set[int] = set()
+    while time.monotonic() < deadline:
+        load = np.bincount(lab, weights=g.weights.astype(float), minlength=k)
+        bad = [int(r) for r in np.flatnonzero((load < lo) | (load > hi)) if int(r) not in tried]
+        if not bad:
+            break
+        r = bad[0]
+        tried.add(r)
+        hood = {r}
+        for _ in range(2):
+            hood = _ring(g, lab, hood)
+            idx = np.flatnonzero(np.isin(lab, list(hood)))
+            if len(idx) > MAX_UNITS:
+                break
+            ids = sorted(hood)
+            hint = np.searchsorted(ids, lab[idx])
+            seconds = min(deadline - time.monotonic(), max(time_limit / 4, 0.2))
+            found = _exact(g.subgraph(idx), lo, hi, rules, hint, len(ids), seconds)
+            if found is not None:
+                sub, kk = found
+                new_ids = ids + list(range(k, k + max(0, kk - len(ids))))
+                lab[idx] = np.array(new_ids)[sub]
+                k = max(k, max(new_ids) + 1)
+                log.debug("CP-SAT repaired region %d with %d neighbours (%d units)", r, len(ids) - 1, len(idx))
+                break
+    used = np.unique(lab)
+    remap = np.full(k, -1, np.int64)
+    remap[used] = np.arange(len(used))
+    return remap[lab], len(used)

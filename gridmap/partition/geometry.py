@@ -1,0 +1,172 @@
+"""Territories (the tiling of a community by its units) and the unit graph.
+
+A unit's territory is its own polygon plus the part of the community's free
+space (roads, parks, water) nearer to it than to any other unit, found by a
+Voronoi diagram of points sampled along the unit boundaries. Territories
+tile the community, so any set of units connected through shared territory
+edges dissolves into one contiguous grid polygon.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from shapely import STRtree
+from shapely.geometry.base import BaseGeometry
+
+from gridmap.partition.solver import UnitGraph
+
+MIN_SHARED_M = 0.5  # territories sharing less boundary than this only touch
+
+
+def _polygonal(g: BaseGeometry) -> BaseGeometry:
+    """Keep only the polygonal part of an overlay result."""
+    if g.is_empty or g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    parts = [p for p in getattr(g, "geoms", []) if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def disjoint_units(geoms: np.ndarray, container: BaseGeometry) -> np.ndarray:
+    """Clip unit geometries to the container and remove overlaps (first one wins)."""
+    out = shapely.intersection(geoms, container)
+    areal = shapely.get_dimensions(out) == 2
+    tree = STRtree(out)
+    left, right = tree.query(out, predicate="overlaps")
+    for i, j in zip(left, right):
+        if i < j and areal[i] and areal[j]:
+            out[j] = _polygonal(shapely.difference(out[j], out[i]))
+    return out
+
+
+def _samples(geoms: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray]:
+    """Points along each unit's boundary (or the point itself) and their owner."""
+    lines = np.where(shapely.get_dimensions(geoms) == 2, shapely.boundary(geoms), geoms)
+    lines = shapely.segmentize(lines, spacing)
+    xy, owner = shapely.get_coordinates(lines, return_index=True)
+    xy_r = np.round(xy, 2)
+    _, first = np.unique(xy_r, axis=0, return_index=True)
+    first.sort()
+    return xy_r[first], owner[first]
+
+
+def territories(geoms: np.ndarray, container: BaseGeometry, spacing: float | None = None) -> np.ndarray:
+    """One territory per unit; together they tile ``container``.
+
+    Units must be disjoint and inside the container (see :func:`disjoint_units`).
+    Pieces of Voronoi share that do not touch their unit are handed to the
+    neighbouring territory sharing the longest boundary with them.
+    """
+    n = len(geoms)
+    if n == 0:
+        return geoms
+    if n == 1:
+        return np.array([container], dtype=object)
+    areal = shapely.get_dimensions(geoms) == 2
+    occupied = shapely.union_all(geoms[areal]) if areal.any() else shapely.Polygon()
+    free = _polygonal(shapely.difference(container, occupied))
+    if free.is_empty or free.area < 1e-3:
+        return geoms.copy()
+    if spacing is None:
+        spacing = max(4.0, float(np.sqrt(container.area / n)) / 12)
+    xy, owner = _samples(geoms, spacing)
+    cells = shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=container.envelope.buffer(10), ordered=True)
+    cells = np.asarray(cells.geoms, dtype=object)
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(n + 1))
+    share = np.array([shapely.coverage_union_all(cells[order[bounds[i]:bounds[i + 1]]])
+                      if bounds[i + 1] > bounds[i] else shapely.Polygon() for i in range(n)], dtype=object)
+    share = shapely.intersection(share, free)
+    terr = np.where(areal, shapely.union(geoms, share), share)
+    return _reattach_orphans(geoms, np.array([_polygonal(t) for t in terr], dtype=object))
+
+
+def _reattach_orphans(geoms: np.ndarray, terr: np.ndarray) -> np.ndarray:
+    """Give each territory piece not touching its unit to the best neighbouring territory."""
+    orphans: list[BaseGeometry] = []
+    for i, t in enumerate(terr):
+        if t.geom_type != "MultiPolygon":
+            continue
+        parts = np.asarray(t.geoms, dtype=object)
+        keep = shapely.intersects(parts, geoms[i])
+        if shapely.get_dimensions(geoms[i]) == 2:
+            keep &= shapely.area(shapely.intersection(parts, geoms[i])) > 1e-6
+        if not keep.any():
+            keep[np.argmax(shapely.area(parts))] = True
+        terr[i] = shapely.union_all(parts[keep])
+        orphans.extend(parts[~keep])
+    for _ in range(3):
+        if not orphans:
+            break
+        tree = STRtree(terr)
+        rest: list[BaseGeometry] = []
+        for piece in orphans:
+            cand = tree.query(piece, predicate="intersects")
+            shared = shapely.length(shapely.intersection(terr[cand], piece.boundary)) if len(cand) else []
+            if len(cand) and max(shared) > 1e-6:
+                j = cand[int(np.argmax(shared))]
+                terr[j] = _polygonal(shapely.union(terr[j], piece))
+            else:
+                rest.append(piece)
+        if len(rest) == len(orphans):  # exclave without units: attach to the nearest territory
+            for piece in rest:
+                j = int(np.argmin(shapely.distance(terr, piece)))
+                terr[j] = _polygonal(shapely.union(terr[j], piece))
+            rest = []
+        orphans = rest
+    return terr
+
+
+def adjacency(terr: np.ndarray, xy: np.ndarray, barrier: BaseGeometry | None) -> list[dict[int, tuple[float, bool]]]:
+    """Neighbours of each territory: shared boundary length, and whether the segment
+    between the two units' points crosses a major barrier."""
+    n = len(terr)
+    nbrs: list[dict[int, tuple[float, bool]]] = [{} for _ in range(n)]
+    tree = STRtree(terr)
+    left, right = tree.query(terr, predicate="intersects")
+    m = left < right
+    left, right = left[m], right[m]
+    if not len(left):
+        return nbrs
+    shared = shapely.length(shapely.intersection(shapely.boundary(terr[left]), shapely.boundary(terr[right])))
+    keep = shared >= MIN_SHARED_M
+    left, right, shared = left[keep], right[keep], shared[keep]
+    cross = np.zeros(len(left), bool)
+    if barrier is not None and not barrier.is_empty and len(left):
+        shapely.prepare(barrier)
+        seg = shapely.linestrings(np.stack([xy[left], xy[right]], axis=1))
+        cross = shapely.intersects(barrier, seg)
+    for i, j, s, c in zip(left.tolist(), right.tolist(), shared.tolist(), cross.tolist()):
+        nbrs[i][j] = (s, c)
+        nbrs[j][i] = (s, c)
+    return nbrs
+
+
+def unit_graph(weights: np.ndarray, xy: np.ndarray, terr: np.ndarray, barrier: BaseGeometry | None) -> UnitGraph:
+    """The unit graph of a community from its territories."""
+    return UnitGraph(np.asarray(weights, np.int64), xy, adjacency(terr, xy, barrier), float(shapely.area(terr).sum()))
+
+
+def proximity_graph(weights: np.ndarray, geoms: np.ndarray, within: float) -> UnitGraph:
+    """Graph of buildings closer than ``within`` metres, plus nearest links joining
+    its components so that it is connected."""
+    n = len(geoms)
+    xy = shapely.get_coordinates(shapely.point_on_surface(geoms))
+    nbrs: list[dict[int, tuple[float, bool]]] = [{} for _ in range(n)]
+    tree = STRtree(geoms)
+    left, right = tree.query(geoms, predicate="dwithin", distance=within)
+    for i, j in zip(left.tolist(), right.tolist()):
+        if i != j:
+            nbrs[i][j] = nbrs[j][i] = (within, False)
+    from gridmap.partition.solver import component_labels
+
+    comp = component_labels(nbrs)
+    while comp.max() > 0:
+        a = np.flatnonzero(comp == 0)
+        b = np.flatnonzero(comp != 0)
+        d = ((xy[a][:, None] - xy[b][None]) ** 2).sum(2)
+        i, j = np.unravel_index(np.argmin(d), d.shape)
+        nbrs[a[i]][b[j]] = nbrs[b[j]][a[i]] = (within, False)
+        comp = component_labels(nbrs)
+    hull = shapely.convex_hull(shapely.union_all(geoms)).area
+    return UnitGraph(np.asarray(weights, np.int64), xy, nbrs, max(hull, 1.0))

@@ -1,0 +1,175 @@
+"""Grids, members and reports of a partition, and the rules checked on them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from gridmap.partition.codes import assign_codes, grid_name
+from gridmap.partition.rules import Violation
+
+
+def polsby_popper(geom: BaseGeometry) -> float:
+    """4πA/P²: 1 for a disc, near 0 for a snake."""
+    p = geom.length
+    return float(4 * math.pi * geom.area / (p * p)) if p > 0 else 0.0
+
+
+def check_grid(code: str, community_code: str, households: int, geom: BaseGeometry, lo: int, hi: int,
+               locked: bool = False) -> list[Violation]:
+    """The per-grid rules: household bounds, one contiguous polygon."""
+    tag = " (locked grid, left as it is)" if locked else ""
+    out = []
+    if households < lo:
+        out.append(Violation("min_households", community_code, code,
+                             f"grid {code} has {households} households < min {lo}{tag}"))
+    if households > hi:
+        out.append(Violation("max_households", community_code, code,
+                             f"grid {code} has {households} households > max {hi}{tag}"))
+    parts = shapely.get_num_geometries(geom)
+    if parts != 1:
+        out.append(Violation("contiguity", community_code, code,
+                             f"grid {code} is {parts} separate polygons (exclave of the community or a "
+                             f"multi-part compound){tag}"))
+    return out
+
+
+def _regions(units: list, terr: np.ndarray, lab: np.ndarray) -> list[tuple[np.ndarray, BaseGeometry, int]]:
+    """(unit indices, dissolved territory, households) per region label."""
+    out = []
+    for r in range(int(lab.max()) + 1 if len(lab) else 0):
+        idx = np.flatnonzero(lab == r)
+        if len(idx):
+            geom = shapely.union_all(terr[idx])
+            out.append((idx, geom, int(sum(units[i].households for i in idx))))
+    return out
+
+
+def _crossings(g: object, lab: np.ndarray, idx: np.ndarray) -> int:
+    """Major-barrier edges inside one region."""
+    if g is None:
+        return 0
+    inside = set(idx.tolist())
+    return sum(1 for u in idx for v, (_, cross) in g.nbrs[u].items() if cross and v in inside and u < v)
+
+
+def assemble(out: object, job: object, units: list, terr: np.ndarray, g: object, lab: np.ndarray,
+             container: BaseGeometry, locked_rows: pd.DataFrame | None, cur_members: dict, locked: list[str]) -> None:
+    """Fill a CommunityOutcome from the labelling."""
+    lo, hi = job.rules.min_households, job.rules.max_households
+    regions = _regions(units, terr, lab)
+    if not regions and not container.is_empty and container.area > 1.0:
+        out.violations.append(Violation("no_compounds", job.code, None,
+                                        f"community {job.code} has no residential compounds outside locked grids; "
+                                        f"its area ({container.area:.0f} m2) forms one grid with 0 households"))
+        regions = [(np.zeros(0, np.int64), container, 0)]
+    by_members = {frozenset(v): c for c, v in cur_members.items() if c not in locked}
+    kept = [by_members.get(frozenset().union(*(units[i].keys for i in idx)) if len(idx) else None)
+            for idx, _, _ in regions]
+    used = set(cur_members) | set(locked)
+    if job.current is not None:
+        used |= set(job.current["code"].astype(str))
+    xy = shapely.get_coordinates(shapely.point_on_surface([geom for _, geom, _ in regions])).reshape(-1, 2)
+    codes = assign_codes(job.code, xy, kept, used)
+    for (idx, geom, hh), code in zip(regions, codes):
+        _add_grid(out, job, code, geom, hh, _crossings(g, lab, idx), lo, hi, False)
+        for i in idx:
+            u = units[i]
+            if u.building_ids is None:
+                out.members.append({"compound_id": u.compound_id, "building_id": None, "grid_code": code,
+                                    "households": u.households})
+            else:
+                out.members.extend({"compound_id": u.compound_id, "building_id": b, "grid_code": code,
+                                    "households": h} for b, h in zip(u.building_ids, u.building_households))
+    _add_locked(out, job, locked_rows, cur_members, lo, hi)
+    _close(out, job)
+
+
+def _add_grid(out: object, job: object, code: str, geom: BaseGeometry, hh: int, crossings: int,
+              lo: int, hi: int, locked: bool) -> list[Violation]:
+    """Append one grid and its report row."""
+    v = check_grid(code, job.code, hh, geom, lo, hi, locked)
+    out.violations.extend(v)
+    out.grids.append({"code": code, "name": grid_name(job.name, code), "community_code": job.code,
+                      "households": int(hh), "plan": job.plan, "geometry": geom})
+    out.grid_report.append({"code": code, "households": int(hh), "area_m2": float(geom.area),
+                            "polsby_popper": polsby_popper(geom), "barrier_crossings": int(crossings),
+                            "violations": [x.rule for x in v]})
+    return v
+
+
+def _add_locked(out: object, job: object, rows: pd.DataFrame | None, cur_members: dict, lo: int, hi: int) -> None:
+    """Locked grids: geometry and members exactly as in the current plan."""
+    if rows is None or rows.empty:
+        return
+    present = dict(zip(job.compounds["id"].astype(str), job.compounds["households"].astype(int)))
+    cm = job.current_members
+    for code, geom in zip(rows["code"].astype(str), rows.geometry):
+        sub = cm[cm["grid_code"].astype(str) == code] if cm is not None else cm
+        hh = 0
+        for _, m in (sub.iterrows() if sub is not None else []):
+            bid = m.get("building_id")
+            whole = bid is None or pd.isna(bid)
+            h = present.get(str(m["compound_id"]), 0) if whole else int(m.get("households", 0) or 0)
+            hh += h
+            out.members.append({"compound_id": str(m["compound_id"]), "building_id": None if whole else str(bid),
+                                "grid_code": code, "households": int(h)})
+        _add_grid(out, job, code, geom, hh, 0, lo, hi, True)
+
+
+def _close(out: object, job: object) -> None:
+    """Tiling measures and the community row."""
+    geoms = [gr["geometry"] for gr in out.grids]
+    if geoms:
+        u = shapely.union_all(geoms)
+        out.gaps_m2 = float(shapely.difference(job.geometry, u).area)
+        out.overlaps_m2 = max(0.0, float(sum(x.area for x in geoms) - u.area))
+    else:
+        out.gaps_m2 = float(job.geometry.area)
+    if out.gaps_m2 >= 1.0 or out.overlaps_m2 >= 1.0:
+        out.violations.append(Violation("tiling", job.code, None,
+                                        f"grids leave {out.gaps_m2:.1f} m2 uncovered and overlap by "
+                                        f"{out.overlaps_m2:.1f} m2 (tolerance 1 m2)"))
+    hh = [gr["households"] for gr in out.grids]
+    out.community_report = {
+        "community_code": job.code, "grids": len(out.grids),
+        "min_households": min(hh, default=0), "max_households": max(hh, default=0),
+        "status": "relaxed" if out.violations else "ok",
+        "reasons": [v.detail for v in out.violations],
+    }
+
+
+@dataclass
+class PartitionResult:
+    """Grids of a plan with members and rule reports (EPSG:4490 geometry)."""
+
+    grids: gpd.GeoDataFrame
+    members: pd.DataFrame
+    grid_report: pd.DataFrame
+    community_report: pd.DataFrame
+    violations: list[Violation] = field(default_factory=list)
+    gaps_m2: float = 0.0
+    overlaps_m2: float = 0.0
+
+    def summary(self) -> dict:
+        """Headline figures: counts, share of grids within bounds, contiguity, splits, tiling, compactness."""
+        n = len(self.grids)
+        gr = self.grid_report
+        bad = gr["violations"].map(lambda v: "min_households" in v or "max_households" in v) if n else []
+        split = self.members.loc[self.members["building_id"].notna(), "compound_id"] if len(self.members) else []
+        return {
+            "communities": int(len(self.community_report)),
+            "grids": int(n),
+            "share_within_bounds": float(1 - np.mean(bad)) if n else 0.0,
+            "non_contiguous": int(gr["violations"].map(lambda v: "contiguity" in v).sum()) if n else 0,
+            "compounds_split": int(pd.Series(split).nunique()),
+            "gaps_m2": float(self.gaps_m2),
+            "overlaps_m2": float(self.overlaps_m2),
+            "mean_polsby_popper": float(gr["polsby_popper"].mean()) if n else 0.0,
+        }
