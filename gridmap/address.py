@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Container, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -203,8 +203,12 @@ class ParsedAddress:
     rest: str = ""
 
 
-def parse(text: str) -> ParsedAddress:
-    """Split an address into road, door number, compound, building, unit and room."""
+def parse(text: str, known_compounds: Container[str] = frozenset()) -> ParsedAddress:
+    """Split an address into road, door number, compound, building, unit and room.
+
+    ``known_compounds`` (normalised names) are kept whole even when they
+    look like an admin prefix plus a name (无锡新区工博园).
+    """
     s = normalize(text)
     road = door = None
     pos = 0
@@ -218,7 +222,7 @@ def parse(text: str) -> ParsedAddress:
     return ParsedAddress(
         road=road,
         door_number=door,
-        compound_name=_cut_compound(s[pos:first]) or None,
+        compound_name=_cut_compound(s[pos:first], known_compounds) or None,
         building_no=int(building) if building else None,
         unit=int(unit) if unit else None,
         room=room,
@@ -239,16 +243,17 @@ def _cut_road(road: str) -> str:
     return road
 
 
-def _cut_compound(raw: str) -> str:
+def _cut_compound(raw: str, known: Container[str]) -> str:
     """Drop admin names before a compound name (新吴区春潮花园 → 春潮花园), not 东区花园 or 城市花园."""
     raw = _LEADING_DOOR_RE.sub("", raw)
-    start = 0
-    cut = 0
+    cuts = [0]
     for found in _COMPOUND_CUT_RE.finditer(raw):
-        if found.start() - start >= 2 and len(raw) - found.end() >= 2:
-            cut = found.end()
-        start = found.end()
-    return raw[cut:]
+        if found.start() - cuts[-1] >= 2 and len(raw) - found.end() >= 2:
+            cuts.append(found.end())
+    for cut in cuts:  # the longest known name wins over the heuristic
+        if raw[cut:] in known:
+            return raw[cut:]
+    return raw[cuts[-1] :]
 
 
 # ---------------------------------------------------------------- gazetteer
@@ -404,7 +409,7 @@ class Gazetteer:
         if len(text) > MAX_LENGTH:
             raise InvalidInput(f"address text has {len(text)} characters; at most {MAX_LENGTH} allowed")
         query = self._strip_text(normalize(text))
-        parsed = parse(query)
+        parsed = parse(query, self._compounds_by_key)
         if query in self._by_exact:
             return self._single(self._by_exact[query], "exact", 1.0, parsed)
         structured, compounds = self._structured(parsed)

@@ -24,7 +24,8 @@ from gridmap.errors import AddressNotFound, InvalidInput
 PREFIX = "江苏省无锡市新吴区"
 STREETS = ("旺庄街道", "硕放街道", "梅村街道")
 # Similar names on purpose: 春潮花园 / 春潮花园二期 / 春潮新村 / 春潮小区, 春江 / 春晖,
-# 新华家园 / 新华雅苑; and names that look like admin prefixes: 新吴花园, 旺庄花园, 城市花园, 东区花园.
+# 新华家园 / 新华雅苑; and names that look like admin prefixes: 新吴花园, 旺庄花园, 城市花园, 东区花园,
+# 无锡新区工博园.
 COMPOUNDS = (
     ("春潮花园", "长江路"),
     ("春潮花园二期", "长江路"),
@@ -47,6 +48,7 @@ COMPOUNDS = (
     ("香楠佳苑", "新华路"),
     ("春潮小区", "长江北路"),
     ("太湖家园", "太湖大道"),
+    ("无锡新区工博园", "丰收街"),  # from the demo data: 无锡 + 新区 + a name
 )
 
 
@@ -256,10 +258,11 @@ def test_structured_without_unit_is_the_building_first_unit(addresses: pd.DataFr
 
 
 def test_structured_keeps_names_that_look_like_admin(addresses: pd.DataFrame, gazetteer: Gazetteer) -> None:
-    for name in ("新吴花园", "旺庄花园", "城市花园", "东区花园"):
+    for name in ("新吴花园", "旺庄花园", "城市花园", "东区花园", "无锡新区工博园"):
         row = row_of(addresses, name, 3, 1)
-        found = gazetteer.match(f"新吴区{name}3栋1单元")
-        assert found.building_id == row.building_id, name
+        for text in (f"新吴区{name}3栋1单元", f"{name}3座1单元"):
+            found = gazetteer.match(text)
+            assert (found.level, found.building_id) == ("structured", row.building_id), text
 
 
 @pytest.mark.parametrize(
