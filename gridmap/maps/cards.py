@@ -1,0 +1,152 @@
+"""Popup cards in Chinese: grid card, staff card, compound, service point. HTML is escaped here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from gridmap.maps.base import escape
+
+ROLE_ZH = {
+    "grid_head": "网格长",
+    "grid_worker": "专职网格员",
+    "community_police": "社区民警",
+    "community_worker": "社区工作者",
+    "urban_management": "城管执法",
+    "market_regulation": "市场监管",
+    "sanitation": "环卫",
+    "volunteer": "志愿者",
+    "building_chief": "楼栋长",
+    "party_secretary": "党支部书记",
+}
+AGENCY_ZH = {"police": "公安", "urban_management": "城管", "market_regulation": "市场监管"}
+KIND_ZH = {
+    "party_service_centre": "党群服务中心",
+    "red_station": "红色驿站",
+    "grid_service_station": "网格党群服务站",
+    "convenience_centre": "便民服务中心",
+}
+STATUS_ZH = {"under": "户数低于下限", "within": "户数在范围内", "over": "户数超过上限"}
+RULE_ZH = {
+    "min_households": "户数低于下限",
+    "max_households": "户数超过上限",
+    "contiguity": "网格不连续",
+    "compound_split": "小区被拆分",
+    "no_compounds": "无住宅小区",
+    "tiling": "未做到不重不漏",
+    "barrier_crossing": "跨越主干道或水系",
+}
+#: Post order on a grid card: 1 (head) + 5 (workers) + N (volunteers).
+POST_ORDER = ("grid_head", "grid_worker", "community_police", "community_worker", "urban_management",
+              "market_regulation", "sanitation", "volunteer", "building_chief")
+HIDDEN_PHONE = "（内部号码）"
+
+
+def phone_text(person: Mapping[str, Any], show_private: bool) -> str:
+    """The phone if it is public or the viewer may see private numbers, else a placeholder."""
+    phone = person.get("phone")
+    if not phone:
+        return ""
+    return str(phone) if person.get("phone_public") or show_private else HIDDEN_PHONE
+
+
+def _person(person: Mapping[str, Any], show_private: bool) -> str:
+    phone = phone_text(person, show_private)
+    return escape(str(person.get("name", ""))) + (f" <span class=gm-phone>{escape(phone)}</span>" if phone else "")
+
+
+def _row(label: str, value_html: str) -> str:
+    return f"<tr><th>{escape(label)}</th><td>{value_html}</td></tr>"
+
+
+def _people(people: Iterable[Mapping[str, Any]], show_private: bool, limit: int = 6) -> str:
+    people = list(people)
+    shown = "、".join(_person(p, show_private) for p in people[:limit])
+    more = f" 等{len(people)}人" if len(people) > limit else ""
+    return shown + more if shown else "<span class=gm-missing>未配备</span>"
+
+
+def grid_card(grid: Mapping[str, Any], card: Mapping[str, Any] | None, show_private: bool = False) -> str:
+    """网格卡片: name, code, households, bounds status, head, workers, party branch, officers."""
+    card = card or {}
+    rows = [_row("网格编码", escape(str(grid.get("code", "")))),
+            _row("户数", f"{int(grid.get('households') or 0)} 户"
+                 + (f"（{escape(STATUS_ZH[grid['status']])}）" if grid.get("status") in STATUS_ZH else ""))]
+    posts = card.get("posts") or []
+    for role in POST_ORDER:
+        holders = [p for p in posts if p.get("role") == role]
+        if holders or role in ("grid_head", "grid_worker"):
+            rows.append(_row(ROLE_ZH[role], _people(holders, show_private)))
+    branch = card.get("branch")
+    if branch:
+        sec = branch.get("secretary")
+        text = escape(str(branch.get("name", "")))
+        if sec:
+            text += "，书记 " + _person({"name": sec, "phone": branch.get("phone"),
+                                        "phone_public": branch.get("phone_public")}, show_private)
+        rows.append(_row("网格党支部", text))
+    else:
+        rows.append(_row("网格党支部", "<span class=gm-missing>未建立</span>"))
+    rows.extend(_officer_rows(card.get("officers") or [], show_private))
+    violations = grid.get("violations") or []
+    if violations:
+        rows.append(_row("规则提示", "<span class=gm-warn>" + "；".join(escape(v) for v in violations) + "</span>"))
+    title = escape(str(grid.get("name") or grid.get("code") or "网格"))
+    return f"<div class=gm-card><h4>{title}</h4><table>{''.join(rows)}</table></div>"
+
+
+def _officer_rows(officers: Iterable[Mapping[str, Any]], show_private: bool) -> list[str]:
+    rows = []
+    officers = list(officers)
+    for agency, label in AGENCY_ZH.items():
+        people = [o for o in officers if o.get("agency") == agency]
+        if people:
+            rows.append(_row(f"{label}执法人员", _people(people, show_private, limit=4)))
+    return rows
+
+
+def staff_card(grid: Mapping[str, Any], card: Mapping[str, Any] | None, compound: Mapping[str, Any] | None,
+               officers: Iterable[Mapping[str, Any]], show_private: bool, edge_note: str = "") -> str:
+    """调度卡片 for a looked-up point: the grid card led by the compound and its own officers."""
+    head = ""
+    if compound:
+        head = (f"<p class=gm-compound>小区：{escape(str(compound.get('name', '')))}"
+                f"（{int(compound.get('households') or 0)} 户）</p>")
+    own = _officer_rows(officers, show_private)
+    extra = f"<table class=gm-officers>{''.join(own)}</table>" if own else ""
+    note = f"<p class=gm-warn>{escape(edge_note)}</p>" if edge_note else ""
+    return f"<div class=gm-staff>{note}{head}{extra}{grid_card(grid, card, show_private)}</div>"
+
+
+def compound_popup(row: Mapping[str, Any]) -> str:
+    """小区: name, households, grid."""
+    grid = f"<br>所属网格：{escape(str(row['grid_code']))}" if row.get("grid_code") else ""
+    return (f"<div class=gm-card><h4>{escape(str(row.get('name', '')))}</h4>"
+            f"{int(row.get('households') or 0)} 户{grid}</div>")
+
+
+def service_point_popup(row: Mapping[str, Any]) -> str:
+    """服务点: name, kind, opening hours, services, public phone."""
+    services = row.get("services")
+    if isinstance(services, (list, tuple)):
+        services = "、".join(str(s) for s in services)
+    rows = [_row("类型", escape(KIND_ZH.get(str(row.get("kind")), str(row.get("kind"))))),
+            _row("开放时间", escape(str(row.get("hours") or "未公布")))]
+    if services:
+        rows.append(_row("服务内容", escape(str(services))))
+    if row.get("phone") and row.get("phone_public", True):
+        rows.append(_row("电话", escape(str(row["phone"]))))
+    return f"<div class=gm-card><h4>{escape(str(row.get('name', '')))}</h4><table>{''.join(rows)}</table></div>"
+
+
+def officer_popup(officer: Mapping[str, Any], compounds: Iterable[str], show_private: bool) -> str:
+    """执法人员 load: agency, compounds, households."""
+    names = list(compounds)
+    listed = "、".join(escape(n) for n in names[:12]) + (f" 等{len(names)}个" if len(names) > 12 else "")
+    rows = [_row("单位", escape(AGENCY_ZH.get(str(officer.get("agency")), str(officer.get("agency"))))),
+            _row("联系小区", f"{len(names)} 个：{listed}"),
+            _row("户数", f"{int(officer.get('households') or 0)} 户")]
+    phone = phone_text(officer, show_private)
+    if phone:
+        rows.append(_row("电话", escape(phone)))
+    return f"<div class=gm-card><h4>{escape(str(officer.get('name', '')))}</h4><table>{''.join(rows)}</table></div>"
