@@ -8,7 +8,8 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api import errors
-from api.routes import meta, plans
+from api.routes import lookup, maps, meta, plans
+from api.routes import staffing
 from gridmap import __version__
 from gridmap.config import Settings
 
@@ -38,4 +39,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     errors.install(app)
     app.include_router(meta.router)
     app.include_router(plans.router)
+    app.include_router(staffing.router)
+    app.include_router(lookup.router)
+    app.include_router(maps.router)
+    maps.mount_static(app)
     return app

@@ -1,0 +1,260 @@
+"""Coverage lookup: address or coordinate → grid, party branch, grid staff and officers.
+
+The hot path answers from the in-process :class:`CoverageCache` without
+touching the database: the public role needs no key check, and a
+dispatcher's key is remembered for ``KEY_TTL`` seconds. The database is
+visited at most once a second to see whether a new generation was
+published, for ``at=`` dates before the current generation, and to build
+the gazetteer.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, time as dtime, timedelta, timezone
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import ROLE_RANK, get_conn
+from api.models import BatchRow, ErrorBody, LookupAnswer
+from gridmap.address import MAX_LENGTH
+from gridmap.errors import Forbidden, InvalidInput
+from gridmap.lookup import BATCH_COLUMNS, batch_answers, point_answer, public_view
+from gridmap.storage.lookup import CoverageCache, Opener, index_for, lookup_address, lookup_point
+
+router = APIRouter(prefix="/v1", tags=["lookup"])
+KEY_TTL = 30.0
+CHUNK = 20_000
+CHINA_TIME = timezone(timedelta(hours=8))
+ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorBody} for s in (401, 403, 404, 422)
+}
+
+
+# ---------------------------------------------------------------- wiring
+
+
+def coverage(request: Request) -> CoverageCache:
+    """The app's coverage cache, made on first use with the configured edge distance."""
+    state = request.app.state
+    cache = getattr(state, "coverage", None)
+    if cache is None:
+        cache = state.coverage = CoverageCache(edge_m=state.settings.edge_distance_m)
+    return cache
+
+
+def opener(request: Request) -> Opener:
+    """Short transactions for the rare database trips; honours a test override of ``get_conn``."""
+    override = request.app.dependency_overrides.get(get_conn)
+    if override is not None:
+        return contextmanager(override)
+    return request.app.state.engine.begin
+
+
+async def caller_role(request: Request) -> str:
+    """The caller's role: public without a key; a key's role is cached for KEY_TTL seconds."""
+    key = request.headers.get("x-api-key")
+    auth = request.headers.get("authorization", "")
+    if not key and auth.lower().startswith("bearer "):
+        key = auth[7:].strip()
+    if not key:
+        return "public"
+    roles = getattr(request.app.state, "lookup_key_roles", None)
+    if roles is None:
+        roles = request.app.state.lookup_key_roles = {}
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    cached = roles.get(digest)
+    if cached and cached[1] > time.monotonic():
+        return cached[0]
+    role = await run_in_threadpool(_role_from_db, opener(request), key)
+    roles[digest] = (role, time.monotonic() + KEY_TTL)
+    return role
+
+
+def _role_from_db(open_conn: Opener, key: str) -> str:
+    from gridmap.storage.keys import role_for_key
+
+    with open_conn() as conn:
+        return role_for_key(conn, key)
+
+
+def parse_at(value: str | None) -> datetime | None:
+    """A date (the end of that day, China time) or an ISO datetime (naive = China time)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime.combine(day, dtime.max, tzinfo=CHINA_TIME)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"at={value!r} is not a date (YYYY-MM-DD) or ISO datetime") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=CHINA_TIME)
+
+
+def _json(content: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(content, status_code=status)
+
+
+# ---------------------------------------------------------------- single lookups
+
+
+@router.get("/lookup", response_model=LookupAnswer, responses=ERRORS)
+async def lookup(
+    request: Request,
+    lon: Annotated[float | None, Query(description="longitude in `crs`")] = None,
+    lat: Annotated[float | None, Query(description="latitude in `crs`")] = None,
+    crs: Annotated[str | None, Query(description="wgs84, cgcs2000, gcj02 (Amap/Tencent) or bd09 (Baidu)")] = None,
+    address: Annotated[str | None, Query(description="free-text address (标准地址), Chinese")] = None,
+    at: Annotated[str | None, Query(description="date (YYYY-MM-DD): answer from the generation current then")] = None,
+) -> JSONResponse:
+    """Who covers this point or address: grid, party chain, grid staff (1+5+N), enforcement officers per
+    agency, nearest service points, and an edge warning with the neighbouring grids.
+
+    The public sees phone numbers only where staff made them public; dispatchers see all.
+    """
+    role = await caller_role(request)
+    moment = parse_at(at)
+    cache = coverage(request)
+    if address is not None:
+        result = await _by_address(request, cache, address, moment, lon, lat)
+    else:
+        result = await _by_point(request, cache, lon, lat, crs, moment)
+    return _json(result if ROLE_RANK[role] >= ROLE_RANK["dispatcher"] else public_view(result))
+
+
+async def _by_point(request: Request, cache: CoverageCache, lon: float | None, lat: float | None,
+                    crs: str | None, moment: datetime | None) -> dict:
+    if lon is None or lat is None:
+        raise InvalidInput("give lon and lat (with crs), or address")
+    if crs is None or not crs.strip():
+        raise InvalidInput("crs is required with lon/lat: wgs84, cgcs2000, gcj02 (Amap) or bd09 (Baidu)")
+    index = cache.covers(moment)
+    if index is not None:
+        return point_answer(index, lon, lat, crs)
+    return await run_in_threadpool(lookup_point, cache, opener(request), lon, lat, crs, moment)
+
+
+async def _by_address(request: Request, cache: CoverageCache, address: str, moment: datetime | None,
+                      lon: float | None, lat: float | None) -> dict:
+    if lon is not None or lat is not None:
+        raise InvalidInput("give either address or lon/lat, not both")
+    if not address.strip():
+        raise InvalidInput("address is empty")
+    if len(address) > MAX_LENGTH:
+        raise InvalidInput(f"address has {len(address)} characters; at most {MAX_LENGTH} allowed")
+    return await run_in_threadpool(lookup_address, cache, opener(request), address, moment)
+
+
+# ---------------------------------------------------------------- batches
+
+
+@router.post(
+    "/lookup/batch",
+    responses={**ERRORS, 200: {"description": "NDJSON (one BatchRow per line) or CSV",
+                               "content": {"application/x-ndjson": {}, "text/csv": {}}}},
+    openapi_extra={"requestBody": {"content": {
+        "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+        "text/csv": {"schema": {"type": "string"}},
+        "multipart/form-data": {"schema": {"type": "object", "properties": {
+            "file": {"type": "string", "format": "binary"}}}}}}},
+)
+async def lookup_batch(
+    request: Request,
+    format: Annotated[str | None, Query(pattern="^(ndjson|csv)$", description="answer format")] = None,
+    at: Annotated[str | None, Query(description="date: answer from the generation current then")] = None,
+) -> StreamingResponse:
+    """Look up many rows ({id, lon, lat, crs} or {id, address}) as a JSON list or a CSV upload
+    (columns id, lon, lat, crs, address); answers stream back in order, one bad row giving one
+    error row. Needs the dispatcher role. Up to ``max_batch_rows`` rows.
+    """
+    role = await caller_role(request)
+    if ROLE_RANK[role] < ROLE_RANK["dispatcher"]:
+        raise Forbidden(f"batch lookup needs the dispatcher role; you are {role}")
+    rows = await _read_rows(request)
+    limit = request.app.state.settings.max_batch_rows
+    if len(rows) > limit:
+        raise InvalidInput(f"batch has {len(rows)} rows; at most {limit} allowed (settings.max_batch_rows)")
+    cache, open_conn = coverage(request), opener(request)
+    index = await run_in_threadpool(index_for, cache, open_conn, parse_at(at))
+    as_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
+    lines = _answers(index, rows, lambda: cache.addresses(open_conn))
+    if as_csv:
+        return StreamingResponse(_csv_lines(lines), media_type="text/csv; charset=utf-8")
+    return StreamingResponse((json.dumps(r, ensure_ascii=False) + "\n" for r in lines),
+                             media_type="application/x-ndjson")
+
+
+def _answers(index: Any, rows: list, addresses: Any) -> Iterator[dict]:
+    book: list = []
+
+    def once() -> Any:
+        if not book:
+            book.append(addresses())
+        return book[0]
+
+    for start in range(0, len(rows), CHUNK):
+        yield from batch_answers(index, rows[start : start + CHUNK], once)
+
+
+def _csv_lines(rows: Iterator[dict]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(BATCH_COLUMNS), extrasaction="ignore")
+    writer.writeheader()
+    for k, row in enumerate(rows, 1):
+        writer.writerow(row)
+        if k % 1000 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+async def _read_rows(request: Request) -> list:
+    """Batch rows from a JSON list, a CSV body or a multipart CSV upload."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise InvalidInput("multipart upload needs a CSV file in the field 'file'")
+        return parse_csv(await upload.read())
+    body = await request.body()
+    if kind in ("text/csv", "application/csv", "text/plain"):
+        return parse_csv(body)
+    try:
+        rows = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"body is not JSON ({exc}); send a JSON list or a CSV (Content-Type: text/csv)") from None
+    if isinstance(rows, dict) and isinstance(rows.get("rows"), list):
+        rows = rows["rows"]
+    if not isinstance(rows, list):
+        raise InvalidInput(f"body must be a JSON list of rows, not {type(rows).__name__}")
+    return rows
+
+
+def parse_csv(data: bytes) -> list[dict]:
+    """Rows of a CSV with a header naming id and lon, lat, crs and/or address."""
+    try:
+        content = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput("CSV is not UTF-8 text") from None
+    reader = csv.DictReader(io.StringIO(content))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if "id" not in header or not ({"lon", "lat"} <= set(header) or "address" in header):
+        raise InvalidInput(f"CSV header {header} must have id and lon, lat, crs and/or address")
+    reader.fieldnames = header
+    return [{k: (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k} for row in reader]
+
+
+BatchRow.model_rebuild()

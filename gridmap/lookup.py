@@ -1,0 +1,666 @@
+"""Coverage lookup in memory (网格查询): point → grid, edge warning, compound, staff card.
+
+Pure: the storage layer hands in a :class:`CoverageData` snapshot of one
+generation (grids and their subdivided parts, compounds, buildings, service
+points and a precomputed per-grid *card*: admin names, party chain, posts)
+and :class:`CoverageIndex` answers point queries from shapely STRtrees,
+one point at a time or vectorised over millions.
+
+Containment is tested in CGCS2000 degrees, exactly as PostGIS ``ST_Covers``
+does (a point on a shared boundary is covered by both grids; the lower code
+wins and the answer is flagged as an edge). Distances are metres on the
+CGCS2000 ellipsoid, computed in a local equirectangular frame around each
+query point, which is exact to well under a metre at the few-kilometre
+scale of an edge warning or a walk to a service point.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from numpy.typing import NDArray
+
+from gridmap.errors import InvalidInput, NoCoveringGrid, NotFound, OutOfRange
+
+_A = 6378137.0  # CGCS2000 / GRS80 semi-major axis
+_E2 = 0.00669438002290
+AGENCIES = ("police", "urban_management", "market_regulation")
+#: The "5" of 1+5+N (plus the full-time grid worker); the "N" are volunteers.
+WORKER_ROLES = ("grid_worker", "community_police", "community_worker", "urban_management",
+                "market_regulation", "sanitation")
+SERVICE_AREA_MARGIN_M = 5_000.0
+#: How an answer's location was found: a coordinate, or an address matched at some level.
+METHODS = {"coordinate": "coordinate", "exact": "exact_address", "structured": "parsed_address",
+           "fuzzy": "fuzzy_match", "compound": "compound_name"}
+
+
+# ---------------------------------------------------------------- metres
+
+
+def metres_per_degree(lat: NDArray | float) -> tuple[NDArray, NDArray]:
+    """(east, north) metres per degree of longitude and latitude at ``lat`` on the ellipsoid."""
+    phi = np.radians(np.asarray(lat, dtype=float))
+    w = 1.0 - _E2 * np.sin(phi) ** 2
+    north = _A * (1.0 - _E2) / w**1.5 * math.pi / 180.0
+    east = _A / np.sqrt(w) * np.cos(phi) * math.pi / 180.0
+    return east, north
+
+
+def metric_distance(lon: NDArray, lat: NDArray, geoms: NDArray) -> NDArray[np.float64]:
+    """Metres from each point (lon[i], lat[i]) to geoms[i], in a local frame around the point."""
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    geoms = np.asarray(geoms, dtype=object)
+    if geoms.size == 0:
+        return np.zeros(0)
+    owner = np.repeat(np.arange(geoms.size), shapely.get_num_coordinates(geoms))
+    kx, ky = metres_per_degree(lat)
+
+    def local(c: NDArray) -> NDArray:
+        return np.column_stack(((c[:, 0] - lon[owner]) * kx[owner], (c[:, 1] - lat[owner]) * ky[owner]))
+
+    return shapely.distance(shapely.transform(geoms, local), shapely.points(0.0, 0.0))
+
+
+def great_circle_m(lon0: float, lat0: float, lon: NDArray, lat: NDArray) -> NDArray[np.float64]:
+    """Haversine metres from one point to many (mean Earth radius)."""
+    p0, p = math.radians(lat0), np.radians(lat)
+    dp, dl = p - p0, np.radians(np.asarray(lon) - lon0)
+    h = np.sin(dp / 2) ** 2 + math.cos(p0) * np.cos(p) * np.sin(dl / 2) ** 2
+    return 2 * 6371008.8 * np.arcsin(np.sqrt(np.minimum(h, 1.0)))
+
+
+def _degrees_for(metres: float, lat: float) -> float:
+    """A radius in degrees that surely contains every point within ``metres`` of latitude ``lat``."""
+    kx, ky = metres_per_degree(min(abs(lat) + 0.5, 89.0))
+    return float(metres / min(kx, ky))
+
+
+# ---------------------------------------------------------------- the snapshot
+
+
+@dataclass
+class CoverageData:
+    """One generation's coverage, as loaded from storage (all geometry EPSG:4490).
+
+    ``grids``: code, name, community_code, households, geometry.
+    ``parts``: grid_code, geometry (ST_Subdivide'd pieces; optional, grids are used without).
+    ``cards``: grid code → {community, street, district, party, posts} (see storage.lookup).
+    ``officers``: compound id → agency → [staff].
+    """
+
+    generation: dict[str, Any]
+    grids: gpd.GeoDataFrame
+    cards: dict[str, dict[str, Any]]
+    parts: gpd.GeoDataFrame | None = None
+    compounds: gpd.GeoDataFrame | None = None
+    buildings: gpd.GeoDataFrame | None = None
+    service_points: gpd.GeoDataFrame | None = None
+    officers: dict[str, dict[str, list[dict]]] = field(default_factory=dict)
+    service_area: tuple[float, float, float, float] | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Vectorised answers: grid index (-1 = none) and edge flag per input point."""
+
+    grid: NDArray[np.int64]
+    edge: NDArray[np.bool_]
+    codes: NDArray[np.object_]
+
+    def code(self, i: int) -> str | None:
+        return None if self.grid[i] < 0 else str(self.codes[self.grid[i]])
+
+
+@dataclass(frozen=True)
+class Hit:
+    """Where one point fell."""
+
+    grid: int
+    boundary_m: float
+    edge: bool
+    neighbours: list[tuple[int, float]]
+
+
+class CoverageIndex:
+    """STRtrees over one generation's grid parts, compounds, buildings and service points."""
+
+    def __init__(self, data: CoverageData, edge_m: float = 30.0) -> None:
+        if edge_m < 0:
+            raise InvalidInput(f"edge distance {edge_m} m is negative")
+        self.data = data
+        self.edge_m = float(edge_m)
+        grids = data.grids.sort_values("code").reset_index(drop=True)
+        self.grids = grids
+        self.codes = grids["code"].astype(str).to_numpy(dtype=object)
+        self.position = {c: i for i, c in enumerate(self.codes)}
+        self.geoms = np.asarray(grids.geometry.values, dtype=object)
+        self.boundaries = shapely.boundary(self.geoms)
+        parts = data.parts if data.parts is not None and len(data.parts) else None
+        if parts is None:
+            self.part_geoms, self.part_grid = self.geoms, np.arange(len(self.geoms))
+        else:
+            self.part_geoms = np.asarray(parts.geometry.values, dtype=object)
+            self.part_grid = parts["grid_code"].map(self.position).to_numpy(dtype=np.int64)
+        shapely.prepare(self.part_geoms)
+        self.tree = shapely.STRtree(self.part_geoms)
+        self._compounds = _Layer(data.compounds)
+        self._buildings = _Layer(_polygons(data.buildings))
+        self._points = _Layer(data.service_points)
+        self.service_area = data.service_area or _bounds_with_margin(self.geoms)
+        self._summaries: list[dict] | None = None
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def summaries(self) -> list[dict]:
+        """Per grid position: code, name, community and street (the columns of a batch row)."""
+        if self._summaries is None:
+            rows = []
+            for i, code in enumerate(self.codes):
+                card = self.data.cards.get(code, {})
+                community, street = card.get("community") or {}, card.get("street") or {}
+                rows.append({"grid_code": code, "grid_name": str(self.grids.at[i, "name"]),
+                             "community_code": str(self.grids.at[i, "community_code"]),
+                             "community_name": community.get("name"), "street_code": street.get("code"),
+                             "street_name": street.get("name")})
+            self._summaries = rows
+        return self._summaries
+
+    # -- single points
+
+    def locate(self, lon: float, lat: float) -> Hit:
+        """The grid covering (lon, lat), its distance to the boundary and the grids within edge_m."""
+        self.check_service_area(lon, lat)
+        point = shapely.Point(lon, lat)
+        found = np.unique(self.part_grid[self.tree.query(point, predicate="intersects")])
+        if found.size == 0:
+            raise self._outside(lon, lat, point)
+        grid = int(found.min())
+        boundary = float(metric_distance([lon], [lat], self.boundaries[[grid]])[0])
+        neighbours = self._near(lon, lat, point, exclude=grid) if boundary <= self.edge_m else []
+        return Hit(grid, boundary, boundary <= self.edge_m or found.size > 1, neighbours)
+
+    def check_service_area(self, lon: float, lat: float) -> None:
+        """Raise OutOfRange for a point far outside every district and grid of this generation."""
+        x0, y0, x1, y1 = self.service_area
+        if not (x0 <= lon <= x1 and y0 <= lat <= y1):
+            raise OutOfRange(f"point ({lon:.6f}, {lat:.6f}) is outside the service area "
+                             f"(lon {x0:.4f}..{x1:.4f}, lat {y0:.4f}..{y1:.4f}, CGCS2000)")
+
+    def _near(self, lon: float, lat: float, point: shapely.Point, exclude: int) -> list[tuple[int, float]]:
+        parts = self.tree.query(point, predicate="dwithin", distance=_degrees_for(self.edge_m, lat))
+        grids = np.setdiff1d(np.unique(self.part_grid[parts]), [exclude])
+        if grids.size == 0:
+            return []
+        dist = metric_distance(np.full(grids.size, lon), np.full(grids.size, lat), self.geoms[grids])
+        keep = dist <= self.edge_m
+        return sorted(zip(grids[keep].tolist(), dist[keep].tolist()), key=lambda gd: (gd[1], gd[0]))
+
+    def nearest(self, lon: float, lat: float) -> tuple[int, float]:
+        """(grid, metres) of the grid nearest to a point (0 m when covered)."""
+        point = shapely.Point(lon, lat)
+        part = int(self.tree.query_nearest(point)[0])
+        d_deg = float(shapely.distance(point, self.part_geoms[part]))
+        kx, ky = metres_per_degree(lat)
+        radius = d_deg * max(kx, ky) / min(kx, ky) * 1.0001 + 1e-12
+        grids = np.unique(self.part_grid[self.tree.query(point, predicate="dwithin", distance=radius)])
+        grids = grids if grids.size else np.asarray([self.part_grid[part]])
+        dist = metric_distance(np.full(grids.size, lon), np.full(grids.size, lat), self.geoms[grids])
+        k = int(np.argmin(dist))
+        return int(grids[k]), float(dist[k])
+
+    def _outside(self, lon: float, lat: float, point: shapely.Point) -> NoCoveringGrid:
+        grid, metres = self.nearest(lon, lat)
+        nearest = {"code": str(self.codes[grid]), "name": str(self.grids.at[grid, "name"]),
+                   "distance_m": round(metres, 1)}
+        return NoCoveringGrid(f"point ({lon:.6f}, {lat:.6f}) lies in no grid of plan "
+                              f"{self.data.generation.get('plan')!r}; nearest is {nearest['code']} "
+                              f"{metres:.0f} m away", nearest=nearest)
+
+    def compound_at(self, lon: float, lat: float) -> str | None:
+        return self._compounds.covering(lon, lat, "id")
+
+    def building_at(self, lon: float, lat: float) -> str | None:
+        return self._buildings.covering(lon, lat, "id")
+
+    def compound_name(self, compound_id: str | None) -> str | None:
+        return self._compounds.value(compound_id, "id", "name")
+
+    def nearest_service_points(self, lon: float, lat: float, k: int = 3) -> list[dict]:
+        """The ``k`` service points nearest to a point, with great-circle distances."""
+        return self._points.nearest(lon, lat, k)
+
+    # -- many points
+
+    def locate_many(self, lon: NDArray, lat: NDArray, edge: bool = True) -> Batch:
+        """Vectorised point → grid for arrays of CGCS2000 coordinates (no service-area check)."""
+        lon = np.asarray(lon, dtype=float)
+        lat = np.asarray(lat, dtype=float)
+        n = lon.size
+        # Points sorted along cells visit the tree's nodes in cache order: about 2x faster.
+        order = _spatial_order(lon, lat)
+        slon, slat = lon[order], lat[order]
+        pts = shapely.points(slon, slat)
+        pi, parts = self.tree.query(pts, predicate="intersects")
+        grid_sorted = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(grid_sorted, pi, self.part_grid[parts])
+        hits = np.bincount(pi, minlength=n)
+        covered = grid_sorted != np.iinfo(np.int64).max
+        grid_sorted[~covered] = -1
+        edge_sorted = np.zeros(n, dtype=bool)
+        if edge:
+            edge_sorted = self._edges(slon, slat, pts, grid_sorted, covered, hits)
+        grid = np.empty(n, dtype=np.int64)
+        grid[order] = grid_sorted
+        flags = np.empty(n, dtype=bool)
+        flags[order] = edge_sorted
+        return Batch(grid, flags, self.codes)
+
+    def _edges(self, lon: NDArray, lat: NDArray, pts: NDArray, grid: NDArray, covered: NDArray,
+               hits: NDArray) -> NDArray[np.bool_]:
+        """Within edge_m of the covering grid's boundary: bounds in degrees, exact metres in between."""
+        out = np.zeros(lon.size, dtype=bool)
+        idx = np.flatnonzero(covered)
+        d_deg = shapely.distance(pts[idx], self.boundaries[grid[idx]])
+        kx, ky = metres_per_degree(lat[idx])
+        low, high = d_deg * np.minimum(kx, ky), d_deg * np.maximum(kx, ky)
+        out[idx] = high <= self.edge_m
+        unsure = idx[(low <= self.edge_m) & (high > self.edge_m)]
+        if unsure.size:
+            out[unsure] = metric_distance(lon[unsure], lat[unsure], self.boundaries[grid[unsure]]) <= self.edge_m
+        out[hits > 1] = True
+        return out
+
+
+def _spatial_order(lon: NDArray, lat: NDArray, cell: float = 0.002) -> NDArray[np.int64]:
+    if lon.size < 2:
+        return np.arange(lon.size)
+    ix = np.floor((lon - np.nanmin(lon)) / cell).astype(np.int64)
+    iy = np.floor((lat - np.nanmin(lat)) / cell).astype(np.int64)
+    return np.argsort(ix * (int(iy.max()) + 1) + iy, kind="stable")
+
+
+def _bounds_with_margin(geoms: NDArray) -> tuple[float, float, float, float]:
+    if len(geoms) == 0:
+        return (0.0, 0.0, 0.0, 0.0)
+    return expand_bounds(tuple(float(v) for v in shapely.total_bounds(geoms)))
+
+
+def expand_bounds(bounds: tuple[float, ...], margin_m: float = SERVICE_AREA_MARGIN_M) -> tuple[float, float, float, float]:
+    """A lon/lat box grown by ``margin_m`` metres on every side."""
+    x0, y0, x1, y1 = bounds
+    kx, ky = metres_per_degree(max(abs(y0), abs(y1)))
+    dx, dy = margin_m / float(kx), margin_m / float(ky)
+    return (float(x0 - dx), float(y0 - dy), float(x1 + dx), float(y1 + dy))
+
+
+def _polygons(gdf: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    if gdf is None or not len(gdf):
+        return gdf
+    return gdf[gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+
+
+class _Layer:
+    """A small STRtree-backed layer (compounds, buildings, service points)."""
+
+    def __init__(self, gdf: gpd.GeoDataFrame | None) -> None:
+        self.gdf = gdf.reset_index(drop=True) if gdf is not None and len(gdf) else None
+        if self.gdf is None:
+            return
+        self.geoms = np.asarray(self.gdf.geometry.values, dtype=object)
+        shapely.prepare(self.geoms)
+        self.tree = shapely.STRtree(self.geoms)
+        self.by_id = {str(v): i for i, v in enumerate(self.gdf["id"])}
+
+    def covering(self, lon: float, lat: float, column: str) -> str | None:
+        if self.gdf is None:
+            return None
+        found = self.tree.query(shapely.Point(lon, lat), predicate="intersects")
+        return str(self.gdf.at[int(found.min()), column]) if found.size else None
+
+    def value(self, key: str | None, column: str, wanted: str) -> str | None:
+        if self.gdf is None or key is None or str(key) not in self.by_id:
+            return None
+        return str(self.gdf.at[self.by_id[str(key)], wanted])
+
+    def nearest(self, lon: float, lat: float, k: int) -> list[dict]:
+        if self.gdf is None or k <= 0:
+            return []
+        radius_m = 1_000.0
+        while True:
+            found = self.tree.query(shapely.Point(lon, lat), predicate="dwithin",
+                                    distance=_degrees_for(radius_m, lat))
+            if found.size >= k or found.size == len(self.geoms) or radius_m > 2e7:
+                break
+            radius_m *= 4
+        xy = shapely.get_coordinates(self.geoms[found])
+        dist = great_circle_m(lon, lat, xy[:, 0], xy[:, 1])
+        within = dist <= radius_m if found.size < len(self.geoms) else np.ones(found.size, dtype=bool)
+        ranked = sorted(zip(dist[within], found[within], xy[within]), key=lambda t: (t[0], t[1]))[:k]
+        return [self._row(int(i), float(d), pt) for d, i, pt in ranked]
+
+    def _row(self, i: int, dist: float, xy: NDArray) -> dict:
+        row = self.gdf.iloc[i]
+        out = {c: _plain(row[c]) for c in self.gdf.columns if c != self.gdf.geometry.name}
+        out.update(lon=round(float(xy[0]), 7), lat=round(float(xy[1]), 7), distance_m=round(dist, 1))
+        return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    return value
+
+
+# ---------------------------------------------------------------- answers
+
+
+def answer(index: CoverageIndex, location: dict, hit: Hit, compound_id: str | None = None,
+           building_id: str | None = None, service_points: int = 3) -> dict:
+    """The full coverage answer for a located point (every phone included; see :func:`public_view`)."""
+    lon, lat = location["lon"], location["lat"]
+    code = str(index.codes[hit.grid])
+    card = index.data.cards.get(code, {})
+    compound_id = compound_id or index.compound_at(lon, lat)
+    building_id = building_id or index.building_at(lon, lat)
+    row = index.grids.iloc[hit.grid]
+    gen = index.data.generation
+    return {
+        "location": location,
+        "grid": {"code": code, "name": str(row["name"]), "households": int(row["households"]),
+                 "community_code": str(row["community_code"]), "plan": gen.get("plan"),
+                 "generation": gen},
+        "community": card.get("community"),
+        "street": card.get("street"),
+        "district": card.get("district"),
+        "compound": {"id": compound_id, "name": index.compound_name(compound_id)} if compound_id else None,
+        "building_id": building_id,
+        "party": card.get("party") or {"grid_branch": None, "community_committee": None, "street_committee": None},
+        "staff": staff_groups(card.get("posts", []), building_id),
+        "officers": officers_for(index.data.officers, compound_id),
+        "service_points": index.nearest_service_points(lon, lat, service_points),
+        "edge": hit.edge,
+        "boundary_distance_m": round(hit.boundary_m, 1),
+        "neighbours": [{"code": str(index.codes[g]), "name": str(index.grids.at[g, "name"]),
+                        "distance_m": round(d, 1)} for g, d in hit.neighbours],
+    }
+
+
+def staff_groups(posts: Sequence[dict], building_id: str | None) -> dict:
+    """Posts of a grid as 1+5+N: the grid head, workers by role, volunteers, the building chief."""
+    def pick(role: str) -> list[dict]:
+        return [_staff(p) for p in posts if p.get("role") == role]
+
+    heads = pick("grid_head")
+    chiefs = [_staff(p) for p in posts if p.get("role") == "building_chief"
+              and building_id is not None and str(p.get("building_id")) == str(building_id)]
+    return {
+        "grid_head": heads[0] if heads else None,
+        "workers": {role: pick(role) for role in WORKER_ROLES},
+        "volunteers": pick("volunteer"),
+        "building_chief": chiefs[0] if chiefs else None,
+    }
+
+
+def officers_for(officers: dict[str, dict[str, list[dict]]], compound_id: str | None) -> dict[str, list[dict]]:
+    """Enforcement officers of a compound per agency (police, 城管, market regulation)."""
+    linked = officers.get(str(compound_id), {}) if compound_id else {}
+    return {agency: [_staff(s) for s in linked.get(agency, [])] for agency in AGENCIES}
+
+
+def _staff(row: dict) -> dict:
+    keys = ("id", "name", "role", "agency", "phone", "phone_public")
+    return {k: row.get(k) for k in keys}
+
+
+def public_view(value: Any) -> Any:
+    """A copy of an answer with every private phone number removed (the public role)."""
+    if isinstance(value, list):
+        return [public_view(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: public_view(v) for k, v in value.items()}
+    if "phone" in out and not out.get("phone_public"):
+        out["phone"] = None
+    return out
+
+
+def coordinate_location(lon: float, lat: float, input_lon: float, input_lat: float, crs: str) -> dict:
+    """The location block of an answer found from a coordinate."""
+    return {"lon": round(lon, 7), "lat": round(lat, 7), "crs": "EPSG:4490", "method": "coordinate",
+            "confidence": 1.0, "input": {"lon": input_lon, "lat": input_lat, "crs": crs},
+            "address": None, "address_id": None, "candidates": []}
+
+
+# ---------------------------------------------------------------- addresses
+
+
+@dataclass
+class AddressBook:
+    """The gazetteer (标准地址库) and where each standard address and compound lies (EPSG:4490)."""
+
+    gazetteer: Any  # gridmap.address.Gazetteer
+    rows: dict[str, tuple[float, float, str | None, str | None]]  # id → lon, lat, compound, building
+    compounds: dict[str, tuple[float, float]] = field(default_factory=dict)  # id → a point inside
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """An address resolved to a point, with the compound and building when known."""
+
+    location: dict
+    compound_id: str | None
+    building_id: str | None
+
+
+def resolve_address(book: AddressBook, text: str) -> Resolved:
+    """Match free text against the gazetteer (exact → parsed → fuzzy → compound) and place it."""
+    match = book.gazetteer.match(text)
+    candidates = [_candidate(book, str(cid), label, score) for cid, label, score in match.candidates]
+    chosen = str(match.address_id) if match.address_id is not None else None
+    if chosen is None and candidates:
+        chosen = candidates[0]["address_id"]
+    if chosen is not None and chosen in book.rows:
+        lon, lat, compound_id, building_id = book.rows[chosen]
+    elif match.compound_id is not None and str(match.compound_id) in book.compounds:
+        lon, lat = book.compounds[str(match.compound_id)]
+        compound_id, building_id = str(match.compound_id), None
+    else:
+        raise NoCoveringGrid(f"address {text!r} matched {match.address or match.compound_id!r}, "
+                             "which has no location")
+    location = {
+        "lon": round(lon, 7), "lat": round(lat, 7), "crs": "EPSG:4490",
+        "method": METHODS[match.level], "confidence": float(match.confidence), "input": {"address": text},
+        "address": match.address if match.address_id is not None else
+        (candidates[0]["address"] if candidates else None),
+        "address_id": chosen, "candidates": candidates,
+    }
+    building = str(match.building_id) if match.building_id is not None else building_id
+    return Resolved(location, compound_id, building if not candidates else building_id)
+
+
+def _candidate(book: AddressBook, address_id: str, label: str, score: float) -> dict:
+    lon, lat, _, _ = book.rows.get(address_id, (None, None, None, None))
+    return {"address_id": address_id, "address": label, "score": float(score), "lon": lon, "lat": lat,
+            "grid_code": None}
+
+
+# ---------------------------------------------------------------- one-shot answers
+
+
+def point_answer(index: CoverageIndex, lon: float, lat: float, crs: str) -> dict:
+    """The full answer for a coordinate named in ``crs`` (wgs84, cgcs2000, gcj02, bd09, EPSG:n)."""
+    from gridmap.coords import parse_crs, to_cgcs2000
+
+    name = parse_crs(crs)
+    x, y = to_cgcs2000(lon, lat, name)
+    return answer(index, coordinate_location(x, y, lon, lat, name), index.locate(x, y))
+
+
+def address_answer(index: CoverageIndex, resolved: Resolved) -> dict:
+    """The full answer for a resolved address; candidates get the grid each falls in."""
+    location = resolved.location
+    out = answer(index, location, index.locate(location["lon"], location["lat"]),
+                 resolved.compound_id, resolved.building_id)
+    placed = [c for c in location["candidates"] if c["lon"] is not None]
+    if placed:
+        batch = index.locate_many([c["lon"] for c in placed], [c["lat"] for c in placed], edge=False)
+        for k, cand in enumerate(placed):
+            cand["grid_code"] = batch.code(k)
+    return out
+
+
+# ---------------------------------------------------------------- batches
+
+BATCH_COLUMNS = ("row", "id", "method", "confidence", "lon", "lat", "address", "grid_code", "grid_name",
+                 "community_code", "community_name", "street_code", "street_name", "edge", "error", "detail")
+
+
+@dataclass
+class _Pending:
+    row: int
+    id: Any
+    lon: float
+    lat: float
+    method: str = "coordinate"
+    confidence: float = 1.0
+    address: str | None = None
+
+
+def batch_answers(index: CoverageIndex, rows: Sequence[Any], addresses: Any) -> list[dict]:
+    """Answer a chunk of batch rows ({id, lon, lat, crs} or {id, address}) in order.
+
+    ``addresses`` is a callable returning the AddressBook, called only if a
+    row has an address. A bad row becomes an error row; it never stops the batch.
+    """
+    out: list[dict | None] = [None] * len(rows)
+    pending: list[_Pending] = []
+    coords: dict[str, list[tuple[int, Any, float, float]]] = {}
+    for i, raw in enumerate(rows):
+        try:
+            kind, rid, values = parse_batch_row(raw)
+            if kind == "address":
+                pending.append(_resolved_row(i, rid, resolve_address(addresses(), values)))
+            else:
+                coords.setdefault(values[2], []).append((i, rid, values[0], values[1]))
+        except (InvalidInput, NotFound) as exc:
+            out[i] = error_row(i, _row_id(raw), exc)
+    for crs, items in coords.items():
+        pending.extend(_converted(items, crs, out))
+    _locate_pending(index, pending, out)
+    return [r for r in out if r is not None]
+
+
+def parse_batch_row(raw: Any) -> tuple[str, Any, Any]:
+    """('address', id, text) or ('coordinate', id, (lon, lat, crs)); InvalidInput names what is wrong."""
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"a row must be an object with id and lon/lat/crs or address, not {type(raw).__name__}")
+    rid = _row_id(raw)
+    if rid is None:
+        raise InvalidInput("row has no id")
+    address = raw.get("address")
+    if isinstance(address, str) and address.strip():
+        return "address", rid, address
+    lon, lat, crs = raw.get("lon"), raw.get("lat"), raw.get("crs")
+    if _blank(lon) and _blank(lat):
+        raise InvalidInput("row has neither an address nor lon/lat")
+    if _blank(crs):
+        raise InvalidInput("row has lon/lat but no crs (wgs84, cgcs2000, gcj02 or bd09)")
+    return "coordinate", rid, (_number(lon, "lon"), _number(lat, "lat"), str(crs))
+
+
+def _row_id(raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        return None
+    rid = raw.get("id")
+    return None if _blank(rid) else rid
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or \
+        (isinstance(value, float) and math.isnan(value))
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool):
+        raise InvalidInput(f"{name} {value!r} is not a number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name} {value!r} is not a number") from None
+    return number
+
+
+def _resolved_row(i: int, rid: Any, resolved: Resolved) -> _Pending:
+    loc = resolved.location
+    return _Pending(i, rid, loc["lon"], loc["lat"], loc["method"], loc["confidence"], loc["address"])
+
+
+def _converted(items: list[tuple[int, Any, float, float]], crs: str, out: list) -> list[_Pending]:
+    """Convert one CRS's rows to CGCS2000 together; rows that fail get their own error."""
+    from gridmap.coords import parse_crs, to_cgcs2000
+
+    try:
+        name = parse_crs(crs)
+    except InvalidInput as exc:
+        for i, rid, _, _ in items:
+            out[i] = error_row(i, rid, exc)
+        return []
+    lon = np.array([t[2] for t in items])
+    lat = np.array([t[3] for t in items])
+    ok = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
+    for k in np.flatnonzero(~ok):
+        i, rid, x, y = items[k]
+        out[i] = error_row(i, rid, OutOfRange(f"coordinate ({x}, {y}) is not a finite lon in -180..180 "
+                                              "and lat in -90..90"))
+    good = np.flatnonzero(ok)
+    try:
+        x, y = to_cgcs2000(lon[good], lat[good], name)
+    except InvalidInput as exc:
+        for k in good:
+            out[items[k][0]] = error_row(items[k][0], items[k][1], exc)
+        return []
+    return [_Pending(items[k][0], items[k][1], float(x[j]), float(y[j])) for j, k in enumerate(good)]
+
+
+def _locate_pending(index: CoverageIndex, pending: list[_Pending], out: list) -> None:
+    if not pending:
+        return
+    lon = np.array([p.lon for p in pending])
+    lat = np.array([p.lat for p in pending])
+    batch = index.locate_many(lon, lat)
+    x0, y0, x1, y1 = index.service_area
+    inside = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
+    summaries = index.summaries()
+    for k, p in enumerate(pending):
+        g = int(batch.grid[k])
+        if g >= 0:
+            out[p.row] = {"row": p.row + 1, "id": p.id, "method": p.method, "confidence": p.confidence,
+                          "lon": round(p.lon, 7), "lat": round(p.lat, 7), "address": p.address,
+                          **summaries[g], "edge": bool(batch.edge[k]), "error": None, "detail": None}
+            continue
+        try:
+            if not inside[k]:
+                index.check_service_area(p.lon, p.lat)
+            index.locate(p.lon, p.lat)
+        except (InvalidInput, NotFound) as exc:
+            out[p.row] = error_row(p.row, p.id, exc)
+
+
+def error_row(i: int, rid: Any, exc: InvalidInput | NotFound) -> dict:
+    """A batch row that failed: its error code and a detail naming the problem."""
+    row = {"row": i + 1, "id": rid, "error": exc.code, "detail": exc.detail}
+    nearest = getattr(exc, "nearest", None)
+    if nearest:
+        row["nearest"] = nearest
+    return row

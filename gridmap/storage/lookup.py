@@ -1,0 +1,403 @@
+"""Coverage snapshots from PostGIS for the in-memory lookup, and the cache that keeps them fresh.
+
+The current generation is loaded whole into a :class:`~gridmap.lookup.CoverageIndex`
+(grids, ST_Subdivide'd parts, compounds, buildings, service points and a
+per-grid card: admin names, party chain, posts; officers per compound) and
+re-checked at most once per ``max_age`` seconds with one cheap query. A
+historic ``at=`` lookup loads only a slice around the point.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from gridmap import STORAGE_EPSG
+from gridmap.errors import NotFound
+from gridmap.lookup import (
+    AddressBook,
+    CoverageData,
+    CoverageIndex,
+    _degrees_for,
+    address_answer,
+    batch_answers,
+    point_answer,
+)
+from gridmap.storage.gazetteer import load_address_book
+
+Opener = Callable[[], AbstractContextManager[Connection]]
+SLICE_RADIUS_M = 2_000.0
+_STATS_TABLES = ("generation", "grid", "staff", "staff_post", "officer_link", "party_org", "service_point",
+                 "compound", "building", "community", "street", "district")
+_ADDRESS_TABLES = ("address", "compound", "building", "community", "street", "district")
+
+
+# ---------------------------------------------------------------- generations
+
+
+def generation_at(conn: Connection, at: datetime | None = None) -> dict | None:
+    """The generation current at ``at`` (default now): id, plan, valid_from, valid_to; None if none."""
+    where = "valid_to IS NULL" if at is None else \
+        "valid_from <= :at AND (valid_to IS NULL OR valid_to > :at)"
+    row = conn.execute(text(f"SELECT id, plan, valid_from, valid_to FROM generation WHERE {where}"),
+                       {"at": at}).first()
+    return dict(row._mapping) if row else None
+
+
+def fingerprint(conn: Connection) -> tuple:
+    """Changes whenever what a lookup answers may have changed (a publish, new posts, edits)."""
+    stats = ", ".join(f"'{t}'" for t in _STATS_TABLES)
+    sql = f"""SELECT (SELECT id FROM generation WHERE valid_to IS NULL),
+                     (SELECT coalesce(max(id), 0) FROM staff_post),
+                     (SELECT coalesce(max(id), 0) FROM officer_link),
+                     (SELECT count(*) FROM party_org),
+                     (SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)
+                        FROM pg_stat_user_tables WHERE relname IN ({stats}))"""
+    return tuple(conn.execute(text(sql)).one())
+
+
+def address_fingerprint(conn: Connection) -> tuple:
+    stats = ", ".join(f"'{t}'" for t in _ADDRESS_TABLES)
+    sql = f"""SELECT (SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)
+                        FROM pg_stat_user_tables WHERE relname IN ({stats})),
+                     (SELECT reltuples FROM pg_class WHERE relname = 'address')"""
+    return tuple(conn.execute(text(sql)).one())
+
+
+# ---------------------------------------------------------------- snapshots
+
+
+def load_coverage(conn: Connection, generation: dict, at: datetime | None = None,
+                  near: tuple[float, float] | None = None) -> CoverageData:
+    """The coverage of ``generation``: whole, or only a slice around ``near`` (lon, lat)."""
+    plan = generation["plan"]
+    where, params = _slice(conn, plan, near)
+    grids = _gdf(conn, f"""SELECT g.code, g.name, g.community_code, g.households, g.geom AS geometry
+                           FROM grid g WHERE g.plan = :plan {where.format(t='g')} ORDER BY g.code""", params)
+    parts = _gdf(conn, f"""SELECT g.code AS grid_code, p.geom AS geometry FROM grid_part p
+                           JOIN grid g ON g.id = p.grid_id WHERE g.plan = :plan {where.format(t='g')}""", params)
+    point_where, point_params = _at_point(near)
+    compounds = _gdf(conn, f"SELECT id, name, geom AS geometry FROM compound t WHERE true {point_where}",
+                     point_params)
+    buildings = _gdf(conn, f"""SELECT id, compound_id, geom AS geometry FROM building t
+                               WHERE GeometryType(geom) = 'POLYGON' {point_where}""", point_params)
+    codes = grids["code"].tolist() if near is not None else None
+    ids = compounds["id"].tolist() if near is not None else None
+    return CoverageData(
+        generation=_json_generation(generation),
+        grids=grids,
+        parts=parts,
+        cards=load_cards(conn, plan, at, codes),
+        compounds=compounds,
+        buildings=buildings,
+        service_points=_service_points(conn, near),
+        officers=load_officers(conn, at, ids),
+        service_area=service_bounds(conn, plan),
+    )
+
+
+def _slice(conn: Connection, plan: str, near: tuple[float, float] | None) -> tuple[str, dict]:
+    """SQL filter (with {t} for the table alias) for grids near a point, and its parameters."""
+    if near is None:
+        return "", {"plan": plan}
+    lon, lat = near
+    sql = """SELECT ST_Distance(p.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4490)) FROM grid_part p
+             JOIN grid g ON g.id = p.grid_id WHERE g.plan = :plan
+             ORDER BY p.geom <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4490) LIMIT 1"""
+    nearest = conn.execute(text(sql), {"plan": plan, "lon": lon, "lat": lat}).scalar() or 0.0
+    radius = max(_degrees_for(SLICE_RADIUS_M, lat), 1.3 * float(nearest) + 1e-9)
+    where = ("AND {t}.geom && ST_Expand(ST_SetSRID(ST_MakePoint(:lon, :lat), 4490), :r) "
+             "AND ST_DWithin({t}.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4490), :r)")
+    return where, {"plan": plan, "lon": lon, "lat": lat, "r": radius}
+
+
+def _at_point(near: tuple[float, float] | None) -> tuple[str, dict]:
+    if near is None:
+        return "", {}
+    return ("AND ST_Intersects(t.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4490))",
+            {"lon": near[0], "lat": near[1]})
+
+
+def _gdf(conn: Connection, sql: str, params: dict) -> gpd.GeoDataFrame:
+    gdf = gpd.read_postgis(text(sql), conn, geom_col="geometry", params=params)
+    return gdf.set_crs(STORAGE_EPSG, allow_override=True)
+
+
+def _json_generation(generation: dict) -> dict:
+    out = dict(generation)
+    for key in ("valid_from", "valid_to"):
+        if out.get(key) is not None:
+            out[key] = out[key].isoformat()
+    return out
+
+
+def _service_points(conn: Connection, near: tuple[float, float] | None) -> gpd.GeoDataFrame:
+    sql = "SELECT id, name, kind, hours, community_code, geom AS geometry FROM service_point"
+    params: dict = {}
+    if near is not None:
+        sql += " ORDER BY geom <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4490) LIMIT 30"
+        params = {"lon": near[0], "lat": near[1]}
+    return _gdf(conn, sql, params)
+
+
+def service_bounds(conn: Connection, plan: str) -> tuple[float, float, float, float] | None:
+    """Bounding box (with a margin) of the districts and the plan's grids: the service area."""
+    from gridmap.lookup import expand_bounds
+
+    sql = """SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (
+               SELECT ST_Extent(geom) AS e FROM (
+                 SELECT geom FROM district UNION ALL SELECT geom FROM grid WHERE plan = :plan) u) x"""
+    row = conn.execute(text(sql), {"plan": plan}).one()
+    return expand_bounds(tuple(float(v) for v in row)) if row[0] is not None else None
+
+
+# ---------------------------------------------------------------- cards
+
+
+def _active(alias: str, at: datetime | None) -> str:
+    if at is None:
+        return f"{alias}.valid_to IS NULL"
+    return f"{alias}.valid_from <= :at AND ({alias}.valid_to IS NULL OR {alias}.valid_to > :at)"
+
+
+_STAFF_COLUMNS = "s.id, s.name, s.role AS staff_role, s.agency, s.phone, s.phone_public"
+
+
+def load_cards(conn: Connection, plan: str, at: datetime | None = None,
+               codes: list[str] | None = None) -> dict[str, dict]:
+    """Per grid code: community, street, district, party chain and posts of ``plan`` at ``at``."""
+    only = "AND g.code = ANY(:codes)" if codes is not None else ""
+    params = {"plan": plan, "at": at, "codes": codes}
+    admin = conn.execute(text(f"""
+        SELECT g.code, c.code AS c_code, c.name AS c_name, c.kind AS c_kind, s.code AS s_code,
+               s.name AS s_name, d.code AS d_code, d.name AS d_name
+        FROM grid g JOIN community c ON c.code = g.community_code JOIN street s ON s.code = c.street_code
+        JOIN district d ON d.code = s.district_code WHERE g.plan = :plan {only}"""), params)
+    cards = {r.code: {"community": {"code": r.c_code, "name": r.c_name, "kind": r.c_kind},
+                      "street": {"code": r.s_code, "name": r.s_name},
+                      "district": {"code": r.d_code, "name": r.d_name}, "posts": []} for r in admin}
+    for code, post in _posts(conn, plan, at, codes):
+        if code in cards:
+            cards[code]["posts"].append(post)
+    _attach_party(conn, plan, cards, codes)
+    return cards
+
+
+def _posts(conn: Connection, plan: str, at: datetime | None, codes: list[str] | None) -> Iterator[tuple[str, dict]]:
+    only = "AND p.grid_code = ANY(:codes)" if codes is not None else ""
+    sql = f"""SELECT p.grid_code, p.role, p.building_id, {_STAFF_COLUMNS} FROM staff_post p
+              JOIN staff s ON s.id = p.staff_id WHERE p.plan = :plan AND {_active('p', at)} {only}
+              ORDER BY p.grid_code, p.role, p.valid_from, s.id"""
+    for r in conn.execute(text(sql), {"plan": plan, "at": at, "codes": codes}):
+        yield r.grid_code, {**_staff(r), "role": r.role, "building_id": r.building_id}
+
+
+def _staff(r: Any) -> dict:
+    return {"id": r.id, "name": r.name, "role": r.staff_role, "agency": r.agency, "phone": r.phone,
+            "phone_public": bool(r.phone_public)}
+
+
+def _attach_party(conn: Connection, plan: str, cards: dict[str, dict], codes: list[str] | None) -> None:
+    """Grid party branch → community 大党委 → street 大工委, with secretaries."""
+    sql = f"""SELECT o.id, o.name, o.level, o.parent_id, o.street_code, o.community_code, o.grid_code,
+                     o.plan, s.id AS s_id, s.name AS s_name, s.role AS s_role, s.agency AS s_agency,
+                     s.phone AS s_phone, s.phone_public AS s_public
+              FROM party_org o LEFT JOIN staff s ON s.id = o.secretary_staff_id
+              WHERE o.level IN ('street_committee', 'community_committee')
+                 OR (o.level = 'grid_branch' AND o.plan = :plan
+                     {"AND o.grid_code = ANY(:codes)" if codes is not None else ""})"""
+    orgs = {r.id: r for r in conn.execute(text(sql), {"plan": plan, "codes": codes})}
+    branch_of = {r.grid_code: r for r in orgs.values() if r.level == "grid_branch"}
+    committee_of = {r.community_code: r for r in orgs.values() if r.level == "community_committee"}
+    street_of = {r.street_code: r for r in orgs.values() if r.level == "street_committee"}
+    for code, card in cards.items():
+        branch = branch_of.get(code)
+        committee = orgs.get(branch.parent_id) if branch is not None else None
+        committee = committee or committee_of.get(card["community"]["code"])
+        street = orgs.get(committee.parent_id) if committee is not None else None
+        street = street or street_of.get(card["street"]["code"])
+        card["party"] = {"grid_branch": _org(branch), "community_committee": _org(committee),
+                         "street_committee": _org(street)}
+
+
+def _org(r: Any) -> dict | None:
+    if r is None:
+        return None
+    secretary = None
+    if r.s_id is not None:
+        secretary = {"id": r.s_id, "name": r.s_name, "role": r.s_role, "agency": r.s_agency,
+                     "phone": r.s_phone, "phone_public": bool(r.s_public)}
+    return {"id": r.id, "name": r.name, "level": r.level, "secretary": secretary}
+
+
+def load_officers(conn: Connection, at: datetime | None = None,
+                  compound_ids: list[str] | None = None) -> dict[str, dict[str, list[dict]]]:
+    """Compound id → agency → officers linked at ``at`` (default: now)."""
+    only = "AND l.compound_id = ANY(:ids)" if compound_ids is not None else ""
+    sql = f"""SELECT l.compound_id, l.agency, {_STAFF_COLUMNS} FROM officer_link l
+              JOIN staff s ON s.id = l.staff_id WHERE {_active('l', at)} {only}
+              ORDER BY l.compound_id, l.agency, s.id"""
+    out: dict[str, dict[str, list[dict]]] = {}
+    for r in conn.execute(text(sql), {"at": at, "ids": compound_ids}):
+        out.setdefault(r.compound_id, {}).setdefault(r.agency, []).append(_staff(r))
+    return out
+
+
+# ---------------------------------------------------------------- the cache
+
+
+class CoverageCache:
+    """The current generation's CoverageIndex and AddressBook, re-checked at most every ``max_age`` s.
+
+    Readers that find it fresh never touch the database. A changed
+    fingerprint (publish, new posts or officer links, edits) rebuilds the
+    index while the old one keeps answering.
+    """
+
+    def __init__(self, edge_m: float = 30.0, max_age: float = 1.0, historic: int = 2) -> None:
+        self.edge_m = edge_m
+        self.max_age = max_age
+        self.index: CoverageIndex | None = None
+        self.book: AddressBook | None = None
+        self._key: tuple | None = None
+        self._book_key: tuple | None = None
+        self._checked = 0.0
+        self._book_checked = 0.0
+        self._lock = threading.Lock()
+        self._historic: OrderedDict[int, CoverageIndex] = OrderedDict()
+        self._historic_size = historic
+
+    def fresh(self) -> CoverageIndex | None:
+        """The current index if it was checked within ``max_age`` seconds, else None."""
+        if self.index is not None and time.monotonic() - self._checked < self.max_age:
+            return self.index
+        return None
+
+    def covers(self, at: datetime | None) -> CoverageIndex | None:
+        """The fresh current index if it also answers for ``at``."""
+        index = self.fresh()
+        if index is None or at is None:
+            return index
+        gen = index.data.generation
+        start = datetime.fromisoformat(gen["valid_from"])
+        return index if at >= start else None
+
+    def current(self, opener: Opener) -> CoverageIndex:
+        """The current generation's index, rebuilt if the database changed since it was built."""
+        with self._lock:
+            if self.fresh() is not None:
+                return self.index
+            with opener() as conn:
+                key = fingerprint(conn)
+                if key != self._key or self.index is None:
+                    generation = generation_at(conn)
+                    if generation is None:
+                        raise NotFound("no plan has been published yet; publish one with `gridmap publish PLAN`")
+                    self.index = CoverageIndex(load_coverage(conn, generation), self.edge_m)
+                    self._key = key
+            self._checked = time.monotonic()
+            return self.index
+
+    def addresses(self, opener: Opener) -> AddressBook:
+        """The gazetteer, rebuilt when addresses, compounds or admin names changed."""
+        with self._lock:
+            if self.book is not None and time.monotonic() - self._book_checked < self.max_age:
+                return self.book
+            with opener() as conn:
+                key = address_fingerprint(conn)
+                if key != self._book_key or self.book is None:
+                    self.book = load_address_book(conn)
+                    self._book_key = key
+            self._book_checked = time.monotonic()
+            return self.book
+
+    def historic(self, opener: Opener, generation: dict, at: datetime) -> CoverageIndex:
+        """A whole past generation (for batches), a few kept in memory."""
+        with self._lock:
+            if generation["id"] in self._historic:
+                self._historic.move_to_end(generation["id"])
+                return self._historic[generation["id"]]
+        with opener() as conn:
+            index = CoverageIndex(load_coverage(conn, generation, at=at), self.edge_m)
+        with self._lock:
+            self._historic[generation["id"]] = index
+            while len(self._historic) > self._historic_size:
+                self._historic.popitem(last=False)
+        return index
+
+
+# ---------------------------------------------------------------- lookups
+
+
+def index_for(cache: CoverageCache, opener: Opener, at: datetime | None,
+              near: tuple[float, float] | None = None) -> CoverageIndex:
+    """The index that answers for ``at``: the cached current one, or a historic slice/whole."""
+    index = cache.covers(at) if at is not None else None
+    if at is None or index is not None:
+        return index or cache.current(opener)
+    current = cache.current(opener)
+    if datetime.fromisoformat(current.data.generation["valid_from"]) <= at:
+        return current
+    with opener() as conn:
+        generation = generation_at(conn, at)
+        if generation is None:
+            raise NotFound(f"no generation was current at {at.isoformat()}")
+        if near is not None:
+            return CoverageIndex(load_coverage(conn, generation, at=at, near=near), cache.edge_m)
+    return cache.historic(opener, generation, at)
+
+
+def lookup_point(cache: CoverageCache, opener: Opener, lon: float, lat: float, crs: str = "wgs84",
+                 at: datetime | None = None) -> dict:
+    """The full answer for a coordinate in ``crs`` at ``at`` (default: the current generation)."""
+    from gridmap.coords import to_cgcs2000
+
+    x, y = to_cgcs2000(lon, lat, crs)
+    index = index_for(cache, opener, at, near=(x, y))
+    return point_answer(index, lon, lat, crs)
+
+
+def lookup_address(cache: CoverageCache, opener: Opener, address: str, at: datetime | None = None) -> dict:
+    """The full answer for an address text, with how it was matched."""
+    from gridmap.lookup import resolve_address
+
+    resolved = resolve_address(cache.addresses(opener), address)
+    near = (resolved.location["lon"], resolved.location["lat"])
+    return address_answer(index_for(cache, opener, at, near=near), resolved)
+
+
+def lookup_rows(cache: CoverageCache, opener: Opener, rows: Iterable[dict], at: datetime | None = None,
+                chunk: int = 20_000) -> Iterator[dict]:
+    """Batch answers in input order; each bad row yields its own error row."""
+    index = index_for(cache, opener, at)
+    book: list[AddressBook] = []
+
+    def addresses() -> AddressBook:
+        if not book:
+            book.append(cache.addresses(opener))
+        return book[0]
+
+    buffer: list[dict] = []
+    for row in rows:
+        buffer.append(row)
+        if len(buffer) >= chunk:
+            yield from batch_answers(index, buffer, addresses)
+            buffer = []
+    if buffer:
+        yield from batch_answers(index, buffer, addresses)
+
+
+def rows_frame(rows: list[dict]) -> pd.DataFrame:
+    """Batch results as a table (the CSV columns)."""
+    from gridmap.lookup import BATCH_COLUMNS
+
+    return pd.DataFrame(rows, columns=list(BATCH_COLUMNS))
