@@ -34,8 +34,6 @@ def _spread_attrs(tmap: TableMap, df: pd.DataFrame) -> pd.DataFrame:
     attrs = pd.DataFrame(list(df["attrs"]), index=df.index) if len(df) else pd.DataFrame(index=df.index)
     attrs = attrs.drop(columns=[c for c in attrs.columns if c in df.columns], errors="ignore")
     out = pd.concat([df.drop(columns="attrs"), attrs], axis=1)
-    if "source_key" in out.columns:
-        out = out.drop(columns="source_key")
     if isinstance(df, gpd.GeoDataFrame):
         geometry = out.pop("geometry")
         out = gpd.GeoDataFrame(out, geometry=geometry, crs=STORAGE_EPSG)
