@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 
 from sqlalchemy import Connection, text
 
-from gridmap.errors import InvalidInput, NotFound
+from gridmap.errors import InvalidInput, NotFound, PlanError
 from gridmap.storage import grids as grid_store
 from gridmap.storage.plans import current_plan
 
@@ -89,3 +90,58 @@ def plan_report(conn: Connection, plan: str) -> dict:
     if row is None:
         raise NotFound(f"plan {plan!r} does not exist")
     return dict(row._mapping)
+
+
+def assign_scope(
+    conn: Connection,
+    scope: str,
+    code: str,
+    plan: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    time_limit: float = 10.0,
+    changed_by: str = "gridmap assign",
+) -> dict:
+    """Staff the grids of a scope in ``plan`` (default: the current generation's) and store it.
+
+    Still-valid posts and officer links are kept (the stored assignment is the
+    engine's ``current``); the write is one savepoint. ``progress`` hears the
+    stage: 'reading', 'assigning', 'writing'. Returns the counts report, the
+    gaps and what was written.
+    """
+    from gridmap.assign import assign_staff
+    from gridmap.storage import staffing
+
+    step = progress or (lambda _stage: None)
+    base = current_plan(conn)
+    plan = plan or base
+    if plan is None:
+        raise PlanError("there is no current generation; publish a plan or name one with --plan")
+    staffing.require_plan(conn, plan)
+    step("reading")
+    inputs = staffing.assign_inputs(conn, plan, scope, code)
+    current = staffing.read_current(conn, plan, list(inputs["communities"]["code"]), base)
+    step("assigning")
+    result = assign_staff(inputs["grids"], inputs["compounds"], inputs["staff"], inputs["communities"],
+                          inputs["streets"], buildings=inputs["buildings"], party_orgs=inputs["party_orgs"],
+                          current=current, time_limit=time_limit)
+    report = result.report()
+    violations = [asdict(v) for v in result.validate()]
+    step("writing")
+    record = {"scope": scope, "code": code, "report": report, "violations": violations}
+    written = staffing.write_assignment(conn, plan, result, inputs["communities"], inputs["streets"],
+                                        changed_by, record)
+    return {"plan": plan, "scope": scope, "code": code, "report": report, "gaps": _records(result.gaps),
+            "violations": violations, "written": written}
+
+
+def import_roster(conn: Connection, path: str | Path, commit: bool = True) -> dict:
+    """Check a roster file (CSV, XLSX or interchange staff layer) and upsert its people, all or nothing."""
+    from gridmap.roster import check_references, read_roster
+    from gridmap.storage import staffing
+
+    path = Path(path)
+    roster = read_roster(path)
+    communities, streets = staffing.stored_codes(conn)
+    check_references(roster, communities, streets, source=path.name)
+    counts = staffing.write_roster(conn, roster, str(path), commit=commit)
+    return {"source": str(path), "people": len(roster), **counts}

@@ -75,12 +75,12 @@ def _partition_and_publish(eng, district: str) -> None:
 
 
 def _staff(eng, district: str) -> None:
-    """Staff the grids when the staffing engine is present (gridmap.workflows.assign_scope)."""
-    from gridmap import workflows
+    """Staff the demo district's grids by rule and print the counts."""
+    from gridmap.workflows import assign_scope
 
-    assign = getattr(workflows, "assign_scope", None)
-    if assign is None:
-        return
-    with console.status("assigning staff ..."), eng.begin() as conn:
-        counts = assign(conn, "district", district)
-    out.print(f"staffed: {counts}")
+    with console.status("assigning staff ...") as status, eng.begin() as conn:
+        result = assign_scope(conn, "district", district, progress=lambda stage: status.update(f"{stage} staff ..."))
+    r = result["report"]
+    out.print(f"staffed {r['grids']} grids: {r['grid_branches']} grid party branches, "
+              f"{sum(r['officers_by_agency'].values())} officers on {r['compounds']} compounds, "
+              f"{r['uncovered_compounds']} uncovered, {r['overloaded_officers']} overloaded")
