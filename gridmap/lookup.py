@@ -664,3 +664,20 @@ def error_row(i: int, rid: Any, exc: InvalidInput | NotFound) -> dict:
     if nearest:
         row["nearest"] = nearest
     return row
+
+
+def parse_csv(data: bytes | str) -> list[dict]:
+    """Batch rows of a CSV whose header names id and lon, lat, crs and/or address."""
+    import csv
+    import io
+
+    try:
+        content = data.decode("utf-8-sig") if isinstance(data, bytes) else data.lstrip("\ufeff")
+    except UnicodeDecodeError:
+        raise InvalidInput("CSV is not UTF-8 text") from None
+    reader = csv.DictReader(io.StringIO(content))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if "id" not in header or not ({"lon", "lat"} <= set(header) or "address" in header):
+        raise InvalidInput(f"CSV header {header} must have id and lon, lat, crs and/or address")
+    reader.fieldnames = header
+    return [{k: (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k} for row in reader]

@@ -25,15 +25,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ROLE_RANK, get_conn
-from api.models import BatchRow, ErrorBody, LookupAnswer
+from api.models import ErrorBody, LookupAnswer
 from gridmap.address import MAX_LENGTH
 from gridmap.errors import Forbidden, InvalidInput
-from gridmap.lookup import BATCH_COLUMNS, batch_answers, point_answer, public_view
-from gridmap.storage.lookup import CoverageCache, Opener, index_for, lookup_address, lookup_point
+from gridmap.lookup import BATCH_COLUMNS, parse_csv, point_answer, public_view
+from gridmap.storage.lookup import CoverageCache, Opener, lookup_address, lookup_point, lookup_rows
 
 router = APIRouter(prefix="/v1", tags=["lookup"])
 KEY_TTL = 30.0
-CHUNK = 20_000
 CHINA_TIME = timezone(timedelta(hours=8))
 ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorBody} for s in (401, 403, 404, 422)
@@ -185,26 +184,12 @@ async def lookup_batch(
     limit = request.app.state.settings.max_batch_rows
     if len(rows) > limit:
         raise InvalidInput(f"batch has {len(rows)} rows; at most {limit} allowed (settings.max_batch_rows)")
-    cache, open_conn = coverage(request), opener(request)
-    index = await run_in_threadpool(index_for, cache, open_conn, parse_at(at))
+    lines = await run_in_threadpool(lookup_rows, coverage(request), opener(request), rows, parse_at(at))
     as_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
-    lines = _answers(index, rows, lambda: cache.addresses(open_conn))
     if as_csv:
         return StreamingResponse(_csv_lines(lines), media_type="text/csv; charset=utf-8")
     return StreamingResponse((json.dumps(r, ensure_ascii=False) + "\n" for r in lines),
                              media_type="application/x-ndjson")
-
-
-def _answers(index: Any, rows: list, addresses: Any) -> Iterator[dict]:
-    book: list = []
-
-    def once() -> Any:
-        if not book:
-            book.append(addresses())
-        return book[0]
-
-    for start in range(0, len(rows), CHUNK):
-        yield from batch_answers(index, rows[start : start + CHUNK], once)
 
 
 def _csv_lines(rows: Iterator[dict]) -> Iterator[str]:
@@ -243,18 +228,3 @@ async def _read_rows(request: Request) -> list:
     return rows
 
 
-def parse_csv(data: bytes) -> list[dict]:
-    """Rows of a CSV with a header naming id and lon, lat, crs and/or address."""
-    try:
-        content = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidInput("CSV is not UTF-8 text") from None
-    reader = csv.DictReader(io.StringIO(content))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    if "id" not in header or not ({"lon", "lat"} <= set(header) or "address" in header):
-        raise InvalidInput(f"CSV header {header} must have id and lon, lat, crs and/or address")
-    reader.fieldnames = header
-    return [{k: (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k} for row in reader]
-
-
-BatchRow.model_rebuild()

@@ -12,13 +12,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
 import geopandas as gpd
-import pandas as pd
 from sqlalchemy import Connection, text
 
 from gridmap import STORAGE_EPSG
@@ -375,9 +374,12 @@ def lookup_address(cache: CoverageCache, opener: Opener, address: str, at: datet
     return address_answer(index_for(cache, opener, at, near=near), resolved)
 
 
-def lookup_rows(cache: CoverageCache, opener: Opener, rows: Iterable[dict], at: datetime | None = None,
+def lookup_rows(cache: CoverageCache, opener: Opener, rows: list, at: datetime | None = None,
                 chunk: int = 20_000) -> Iterator[dict]:
-    """Batch answers in input order; each bad row yields its own error row."""
+    """Batch answers in input order, chunk by chunk; each bad row yields its own error row.
+
+    The index is found before the first answer, so a missing generation raises here, not mid-stream.
+    """
     index = index_for(cache, opener, at)
     book: list[AddressBook] = []
 
@@ -386,18 +388,29 @@ def lookup_rows(cache: CoverageCache, opener: Opener, rows: Iterable[dict], at: 
             book.append(cache.addresses(opener))
         return book[0]
 
-    buffer: list[dict] = []
-    for row in rows:
-        buffer.append(row)
-        if len(buffer) >= chunk:
-            yield from batch_answers(index, buffer, addresses)
-            buffer = []
-    if buffer:
-        yield from batch_answers(index, buffer, addresses)
+    def answers() -> Iterator[dict]:
+        for start in range(0, len(rows), chunk):
+            yield from batch_answers(index, rows[start : start + chunk], addresses)
+
+    return answers()
 
 
-def rows_frame(rows: list[dict]) -> pd.DataFrame:
-    """Batch results as a table (the CSV columns)."""
-    from gridmap.lookup import BATCH_COLUMNS
+def lookup_once(opener: Opener, *, lon: float | None = None, lat: float | None = None, crs: str = "wgs84",
+                address: str | None = None, at: datetime | None = None, edge_m: float = 30.0) -> dict:
+    """One answer without building the whole index: loads only the slice around the point (CLI)."""
+    from gridmap.coords import to_cgcs2000
+    from gridmap.lookup import resolve_address
 
-    return pd.DataFrame(rows, columns=list(BATCH_COLUMNS))
+    resolved = None
+    with opener() as conn:
+        if address is not None:
+            resolved = resolve_address(load_address_book(conn), address)
+            near = (resolved.location["lon"], resolved.location["lat"])
+        else:
+            near = to_cgcs2000(lon, lat, crs)
+        generation = generation_at(conn, at)
+        if generation is None:
+            raise NotFound("no plan has been published yet; publish one with `gridmap publish PLAN`"
+                           if at is None else f"no generation was current at {at.isoformat()}")
+        index = CoverageIndex(load_coverage(conn, generation, at=at, near=near), edge_m)
+    return address_answer(index, resolved) if resolved else point_answer(index, lon, lat, crs)
