@@ -60,8 +60,8 @@ def base_map(tiles: str = "openstreetmap", title: str = "gridmap") -> folium.Map
         folium.TileLayer(source.url, attr=source.attribution, name=_TILE_NAMES[source.name],
                          subdomains=source.subdomains, max_zoom=source.max_zoom).add_to(m)
     m.get_root().header.add_child(Element(f"<title>{_escape(title)}</title>"), name="page_title")
-    m.get_root().header.add_child(Element('<meta name="gridmap-tiles" content="' + source.name + '">'),
-                                  name="tiles_meta")
+    m.get_root().header.add_child(Element('<meta name="gridmap-tiles" content="' + source.name + '">'
+                                          '<link rel="icon" href="data:,">'), name="tiles_meta")
     m.gridmap_crs = source.crs  # type: ignore[attr-defined]
     return m
 

@@ -187,7 +187,8 @@
     return [{ name: String(value), role: role }];
   }
 
-  /* The grid, its workers and the point from a /v1/lookup answer (tolerant of its exact shape). */
+  /* The grid, its workers and the point from a /v1/lookup answer ({grid, staff: {grid_head, workers},
+   * location: {lon, lat}, edge}); tolerant of older or flatter shapes. */
   function parseLookup(j) {
     var g = j.grid || (Array.isArray(j.grids) ? j.grids[0] : null) || j;
     var staff = [];
@@ -267,6 +268,8 @@
       if (lyr) lyr.eachLayer(function (l) {
         var hit = l.feature && l.feature.properties && l.feature.properties.code === g.code;
         l.setStyle(hit ? STYLES.gridFocus() : STYLES[opts.gridsStyle || "gridOutline"](l.feature.properties || {}));
+        var el = l.getElement ? l.getElement() : null;  // className is only applied at creation
+        if (el) L.DomUtil[hit ? "addClass" : "removeClass"](el, "gm-focus");
         if (hit) { target = l; l.bringToFront(); }
       });
       if (extra) { map.removeLayer(extra); extra = null; }

@@ -1,0 +1,196 @@
+"""The map pages in a real browser (Debian's headless Chromium via selenium).
+
+A live uvicorn server runs the app on the test data of tests/test_maps.py,
+inside one transaction rolled back at the end (requests take turns on the
+connection). Each page must load with no SEVERE console message, draw the
+expected features, and not be blank. Tiles are off (no internet here).
+
+Screenshots go to a temporary folder, or to GRIDMAP_SCREENSHOTS (a folder,
+e.g. docs/) when set; load figures are printed (run with -s to see them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from tests.browser import chromium, screenshot, severe, timings, wait_for
+from tests.test_maps import G1, G2, G3, PRIVATE_PHONE, load_map_data
+
+pytestmark = pytest.mark.browser
+MIN_VARIANCE = 50.0  # grey-level variance of a page with a map drawn (a blank page is ~0)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a uvicorn server whose requests share one rolled-back transaction."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.deps import get_conn
+    from gridmap.config import Settings
+
+    conn = engine.connect()
+    trans = conn.begin()
+    load_map_data(conn, tmp_path_factory.mktemp("maps-browser"))
+    lock = threading.Lock()
+
+    def shared_conn():
+        with lock:
+            nested = conn.begin_nested()
+            try:
+                yield conn
+            finally:
+                if nested.is_active:
+                    nested.commit()
+
+    app = create_app(Settings(tiles="none"), engine=engine)
+    app.dependency_overrides[get_conn] = shared_conn
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        trans.rollback()
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = os.environ.get("GRIDMAP_SCREENSHOTS")
+    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def open_page(browser, url: str, ready: str) -> dict:
+    """Load ``url``, wait for ``ready`` and for pending fetches; return the load figures."""
+    severe(browser)  # drop messages of earlier pages
+    browser.get(url)
+    wait_for(browser, f"window.gridmap && ({ready})")
+    wait_for(browser, "window.gridmap.pending() === 0")
+    figures = timings(browser)
+    print(f"\n{url}: {json.dumps(figures)}")
+    return figures
+
+
+def check_clean_and_drawn(browser, shot: Path) -> None:
+    assert severe(browser) == []
+    measured = screenshot(browser, shot)
+    assert measured["variance"] > MIN_VARIANCE, f"screenshot looks blank: {measured}"
+
+
+def test_coverage_page(browser, live: str, shots: Path) -> None:
+    figures = open_page(browser, f"{live}/maps/coverage?tiles=none", "gridmap.count('grids') === 3")
+    assert browser.execute_script("return document.querySelectorAll('path.gm-grid').length") == 3
+    assert browser.execute_script("return document.querySelectorAll('path.gm-violation').length") == 3
+    assert browser.execute_script("return document.querySelectorAll('.gm-label').length") == 3
+    assert browser.execute_script("return document.querySelectorAll('path.gm-compound').length") == 3
+    labels = browser.execute_script("return [...document.querySelectorAll('.leaflet-control-layers label')]"
+                                    ".map(l => l.textContent.trim())")
+    assert "网格（按户数着色）" in labels and "小区" in labels and "障碍：主干道" in labels
+    assert "户数超过上限" in browser.find_element("css selector", ".gm-legend").text
+    assert figures["html_bytes"] < 5_000_000
+    check_clean_and_drawn(browser, shots / "map-coverage.png")
+
+
+def test_coverage_popup_shows_grid_card(browser, live: str) -> None:
+    open_page(browser, f"{live}/maps/coverage?tiles=none", "gridmap.count('grids') === 3")
+    browser.execute_script(f"gridmap.layers.grids.eachLayer(l => {{ if (l.feature.properties.code === '{G1}') "
+                           "l.openPopup(); })")
+    text = wait_for(browser, "document.querySelector('.leaflet-popup-content')?.innerText")
+    assert "网格长" in text and "王芳" in text and "新光社区第1网格党支部" in text and "赵警官" in text
+    assert PRIVATE_PHONE not in text
+    assert severe(browser) == []
+
+
+def test_coverage_page_loads_grids_by_viewport(browser, live: str) -> None:
+    open_page(browser, f"{live}/maps/coverage?tiles=none&load=viewport", "gridmap.count('grids') === 3")
+    assert browser.execute_script("return document.querySelectorAll('path.gm-grid').length") == 3
+    browser.execute_script("const m = Object.values(window).find(v => v instanceof L.Map);"
+                           "m.setView([31.505, 120.318], 18, {animate: false});")
+    wait_for(browser, "gridmap.pending() === 0 && gridmap.count('grids') === 1")
+    assert browser.execute_script("return gridmap.layers.grids.getLayers()[0].feature.properties.code") == G3
+    assert severe(browser) == []
+
+
+def test_lookup_page(browser, live: str, shots: Path) -> None:
+    open_page(browser, f"{live}/maps/lookup?lon=120.3049&lat=31.505&crs=wgs84&tiles=none",
+              "gridmap.count('grid') === 1")
+    assert browser.execute_script("return gridmap.count('neighbours')") == 1  # on the G1|G2 edge
+    assert browser.execute_script("return document.querySelectorAll('path.gm-focus').length") == 1
+    card = wait_for(browser, "document.querySelector('.leaflet-popup-content .gm-staff')?.innerText")
+    assert "网格边界" in card and G1 in card
+    check_clean_and_drawn(browser, shots / "map-lookup.png")
+
+
+def test_service_points_page_and_find_my_grid(browser, live: str, shots: Path) -> None:
+    open_page(browser, f"{live}/maps/service-points?tiles=none", "gridmap.count('walk') === 1")
+    for kind in ("party_service_centre", "red_station", "grid_service_station", "convenience_centre"):
+        assert browser.execute_script(f"return gridmap.count('sp_{kind}')") == 1
+        assert browser.execute_script(f"return document.querySelectorAll('.gm-sp-{kind}').length") >= 1
+    assert browser.execute_script("return document.querySelectorAll('path.gm-outside').length") == 1  # C3
+    assert "覆盖户数 660/1310" in browser.find_element("css selector", ".gm-legend").text
+    check_clean_and_drawn(browser, shots / "map-service-points.png")
+
+    box = browser.find_element("css selector", ".gm-find input[name=q]")
+    box.send_keys("120.302,31.502")
+    browser.find_element("css selector", ".gm-find select[name=crs] option[value=wgs84]").click()
+    browser.find_element("css selector", ".gm-find button").click()
+    state = wait_for(browser, "document.querySelector('.gm-find-result').getAttribute('data-state') !== 'pending'"
+                              " && document.querySelector('.gm-find-result').getAttribute('data-state')")
+    result = browser.find_element("css selector", ".gm-find-result")
+    assert state == "found", f"find my grid failed: {result.text}"
+    assert result.get_attribute("data-code") == G1
+    assert "新光社区第1网格" in result.text and "李强" in result.text
+    assert PRIVATE_PHONE not in result.text
+    assert browser.execute_script("return document.querySelectorAll('path.gm-focus').length") == 1
+    assert severe(browser) == []
+
+
+def test_officers_page(browser, live: str, shots: Path) -> None:
+    open_page(browser, f"{live}/maps/officers?tiles=none", "gridmap.count('officers_police') === 3")
+    assert browser.execute_script("return document.querySelectorAll('path.gm-compound').length") == 3
+    assert "赵警官" in browser.find_element("css selector", ".gm-scroll").text
+    check_clean_and_drawn(browser, shots / "map-officers.png")
+
+
+def test_exported_file_works_offline(browser, engine: Engine, tmp_path: Path) -> None:
+    """`gridmap map coverage` output opened from disk: inlined Leaflet, no server needed."""
+    from gridmap.maps import coverage_map, render_html
+    from tests.test_maps import map_layers
+
+    page = tmp_path / "coverage.html"
+    page.write_text(render_html(coverage_map(map_layers()["grids"], tiles="none")), encoding="utf-8")
+    open_page(browser, page.as_uri(), "gridmap.count('grids') === 3")
+    assert browser.execute_script("return document.querySelectorAll('path.gm-grid').length") == 3
+    assert severe(browser) == []
+    assert G2 in browser.page_source and G3 in browser.page_source
