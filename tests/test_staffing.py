@@ -112,8 +112,10 @@ def grids(split_col: int = 2) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
          for code, ids in ((G1, g1), (G2, g2), (G3, ["C3", "C10"])) for cid in ids])
     hh = members.groupby("grid_code")["households"].sum()
     gdf = gpd.GeoDataFrame([
-        {"code": G1, "name": "新光社区第1网格", "community_code": COMM1, "geometry": box(120.30, 31.50, x, 31.51)},
-        {"code": G2, "name": "新光社区第2网格", "community_code": COMM1, "geometry": box(x, 31.50, 120.31, 31.51)},
+        {"code": G1, "name": "新光社区第1网格", "community_code": COMM1,
+         "geometry": box(120.30, 31.50, x, 31.51)},
+        {"code": G2, "name": "新光社区第2网格", "community_code": COMM1,
+         "geometry": box(x, 31.50, 120.31, 31.51)},
         {"code": G3, "name": "春雷社区第1网格", "community_code": COMM2,
          "geometry": box(120.31, 31.50, 120.32, 31.51)},
     ], crs=4490)

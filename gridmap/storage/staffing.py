@@ -261,7 +261,8 @@ def _write_posts(conn: Connection, plan: str, posts: pd.DataFrame, communities: 
                  whole_streets: list[str], now: datetime, changed_by: str) -> dict:
     """Close open posts of the scope that the new result lacks; open the new ones."""
     held = pd.read_sql(text(
-        """SELECT p.id, p.staff_id, p.role, p.grid_code, p.building_id FROM staff_post p JOIN staff s ON s.id = p.staff_id
+        """SELECT p.id, p.staff_id, p.role, p.grid_code, p.building_id
+           FROM staff_post p JOIN staff s ON s.id = p.staff_id
            WHERE p.valid_to IS NULL AND p.plan = :plan
              AND (left(p.grid_code, 12) = ANY(:comms)
                   OR (p.grid_code IS NULL AND (s.community_code = ANY(:comms)
