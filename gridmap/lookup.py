@@ -8,10 +8,9 @@ one point at a time or vectorised over millions.
 
 Containment is tested in CGCS2000 degrees, exactly as PostGIS ``ST_Covers``
 does (a point on a shared boundary is covered by both grids; the lower code
-wins and the answer is flagged as an edge). Distances are metres on the
-CGCS2000 ellipsoid, computed in a local equirectangular frame around each
-query point, which is exact to well under a metre at the few-kilometre
-scale of an edge warning or a walk to a service point.
+wins and the answer is flagged as an edge). Distances to grids are measured
+in the CGCS2000 Gauss–Krüger zone of the index's centre (scale error below
+0.15 % within a zone); distances to service points along the great circle.
 """
 
 from __future__ import annotations
@@ -51,22 +50,6 @@ def metres_per_degree(lat: NDArray | float) -> tuple[NDArray, NDArray]:
     north = _A * (1.0 - _E2) / w**1.5 * math.pi / 180.0
     east = _A / np.sqrt(w) * np.cos(phi) * math.pi / 180.0
     return east, north
-
-
-def metric_distance(lon: NDArray, lat: NDArray, geoms: NDArray) -> NDArray[np.float64]:
-    """Metres from each point (lon[i], lat[i]) to geoms[i], in a local frame around the point."""
-    lon = np.asarray(lon, dtype=float)
-    lat = np.asarray(lat, dtype=float)
-    geoms = np.asarray(geoms, dtype=object)
-    if geoms.size == 0:
-        return np.zeros(0)
-    owner = np.repeat(np.arange(geoms.size), shapely.get_num_coordinates(geoms))
-    kx, ky = metres_per_degree(lat)
-
-    def local(c: NDArray) -> NDArray:
-        return np.column_stack(((c[:, 0] - lon[owner]) * kx[owner], (c[:, 1] - lat[owner]) * ky[owner]))
-
-    return shapely.distance(shapely.transform(geoms, local), shapely.points(0.0, 0.0))
 
 
 def great_circle_m(lon0: float, lat0: float, lon: NDArray, lat: NDArray) -> NDArray[np.float64]:
@@ -143,6 +126,12 @@ class CoverageIndex:
         self.position = {c: i for i, c in enumerate(self.codes)}
         self.geoms = np.asarray(grids.geometry.values, dtype=object)
         self.boundaries = shapely.boundary(self.geoms)
+        self.names = grids["name"].astype(str).tolist()
+        self.households = [int(h) for h in grids["households"]]
+        self.communities = grids["community_code"].astype(str).tolist()
+        self._metric = _metric_transformer(self.geoms)
+        self.metric_geoms = self._project(self.geoms)
+        self.metric_boundaries = shapely.boundary(self.metric_geoms)
         parts = data.parts if data.parts is not None and len(data.parts) else None
         if parts is None:
             self.part_geoms, self.part_grid = self.geoms, np.arange(len(self.geoms))
@@ -167,8 +156,8 @@ class CoverageIndex:
             for i, code in enumerate(self.codes):
                 card = self.data.cards.get(code, {})
                 community, street = card.get("community") or {}, card.get("street") or {}
-                rows.append({"grid_code": code, "grid_name": str(self.grids.at[i, "name"]),
-                             "community_code": str(self.grids.at[i, "community_code"]),
+                rows.append({"grid_code": code, "grid_name": self.names[i],
+                             "community_code": self.communities[i],
                              "community_name": community.get("name"), "street_code": street.get("code"),
                              "street_name": street.get("name")})
             self._summaries = rows
@@ -184,9 +173,18 @@ class CoverageIndex:
         if found.size == 0:
             raise self._outside(lon, lat, point)
         grid = int(found.min())
-        boundary = float(metric_distance([lon], [lat], self.boundaries[[grid]])[0])
-        neighbours = self._near(lon, lat, point, exclude=grid) if boundary <= self.edge_m else []
+        here = self._metric_points(np.array([lon]), np.array([lat]))[0]
+        boundary = float(shapely.distance(here, self.metric_boundaries[grid]))
+        neighbours = self._near(lat, point, here, exclude=grid) if boundary <= self.edge_m else []
         return Hit(grid, boundary, boundary <= self.edge_m or found.size > 1, neighbours)
+
+    def _project(self, geoms: NDArray) -> NDArray:
+        """Geometries in the metric CRS of this index (the CGCS2000 Gauss–Krüger zone of its centre)."""
+        return shapely.transform(geoms, lambda c: np.column_stack(self._metric.transform(c[:, 0], c[:, 1])))
+
+    def _metric_points(self, lon: NDArray, lat: NDArray) -> NDArray:
+        x, y = self._metric.transform(lon, lat)
+        return shapely.points(x, y)
 
     def check_service_area(self, lon: float, lat: float) -> None:
         """Raise OutOfRange for a point far outside every district and grid of this generation."""
@@ -195,12 +193,12 @@ class CoverageIndex:
             raise OutOfRange(f"point ({lon:.6f}, {lat:.6f}) is outside the service area "
                              f"(lon {x0:.4f}..{x1:.4f}, lat {y0:.4f}..{y1:.4f}, CGCS2000)")
 
-    def _near(self, lon: float, lat: float, point: shapely.Point, exclude: int) -> list[tuple[int, float]]:
+    def _near(self, lat: float, point: shapely.Point, here: shapely.Point, exclude: int) -> list[tuple[int, float]]:
         parts = self.tree.query(point, predicate="dwithin", distance=_degrees_for(self.edge_m, lat))
-        grids = np.setdiff1d(np.unique(self.part_grid[parts]), [exclude])
+        grids = np.array(sorted(set(self.part_grid[parts].tolist()) - {exclude}), dtype=np.int64)
         if grids.size == 0:
             return []
-        dist = metric_distance(np.full(grids.size, lon), np.full(grids.size, lat), self.geoms[grids])
+        dist = shapely.distance(here, self.metric_geoms[grids])
         keep = dist <= self.edge_m
         return sorted(zip(grids[keep].tolist(), dist[keep].tolist()), key=lambda gd: (gd[1], gd[0]))
 
@@ -213,13 +211,14 @@ class CoverageIndex:
         radius = d_deg * max(kx, ky) / min(kx, ky) * 1.0001 + 1e-12
         grids = np.unique(self.part_grid[self.tree.query(point, predicate="dwithin", distance=radius)])
         grids = grids if grids.size else np.asarray([self.part_grid[part]])
-        dist = metric_distance(np.full(grids.size, lon), np.full(grids.size, lat), self.geoms[grids])
+        here = self._metric_points(np.array([lon]), np.array([lat]))[0]
+        dist = shapely.distance(here, self.metric_geoms[grids])
         k = int(np.argmin(dist))
         return int(grids[k]), float(dist[k])
 
     def _outside(self, lon: float, lat: float, point: shapely.Point) -> NoCoveringGrid:
         grid, metres = self.nearest(lon, lat)
-        nearest = {"code": str(self.codes[grid]), "name": str(self.grids.at[grid, "name"]),
+        nearest = {"code": str(self.codes[grid]), "name": self.names[grid],
                    "distance_m": round(metres, 1)}
         return NoCoveringGrid(f"point ({lon:.6f}, {lat:.6f}) lies in no grid of plan "
                               f"{self.data.generation.get('plan')!r}; nearest is {nearest['code']} "
@@ -275,9 +274,20 @@ class CoverageIndex:
         out[idx] = high <= self.edge_m
         unsure = idx[(low <= self.edge_m) & (high > self.edge_m)]
         if unsure.size:
-            out[unsure] = metric_distance(lon[unsure], lat[unsure], self.boundaries[grid[unsure]]) <= self.edge_m
+            here = self._metric_points(lon[unsure], lat[unsure])
+            out[unsure] = shapely.distance(here, self.metric_boundaries[grid[unsure]]) <= self.edge_m
         out[hits > 1] = True
         return out
+
+
+def _metric_transformer(geoms: NDArray) -> Any:
+    """CGCS2000 → the Gauss–Krüger zone of the geometries' centre (scale error < 0.15 % within a zone)."""
+    from pyproj import Transformer
+
+    from gridmap.coords import metric_crs
+
+    x0, _, x1, _ = shapely.total_bounds(geoms) if len(geoms) else (117.0, 0.0, 117.0, 0.0)
+    return Transformer.from_crs("EPSG:4490", metric_crs((x0 + x1) / 2), always_xy=True)
 
 
 def _spatial_order(lon: NDArray, lat: NDArray, cell: float = 0.002) -> NDArray[np.int64]:
@@ -309,49 +319,47 @@ def _polygons(gdf: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
 
 
 class _Layer:
-    """A small STRtree-backed layer (compounds, buildings, service points)."""
+    """A small STRtree-backed layer (compounds, buildings, service points), rows as plain dicts."""
 
     def __init__(self, gdf: gpd.GeoDataFrame | None) -> None:
-        self.gdf = gdf.reset_index(drop=True) if gdf is not None and len(gdf) else None
-        if self.gdf is None:
+        self.records: list[dict] = []
+        if gdf is None or not len(gdf):
             return
-        self.geoms = np.asarray(self.gdf.geometry.values, dtype=object)
+        columns = [c for c in gdf.columns if c != gdf.geometry.name]
+        self.records = [{c: _plain(v) for c, v in zip(columns, values)}
+                        for values in gdf[columns].itertuples(index=False, name=None)]
+        self.geoms = np.asarray(gdf.geometry.values, dtype=object)
         shapely.prepare(self.geoms)
         self.tree = shapely.STRtree(self.geoms)
-        self.by_id = {str(v): i for i, v in enumerate(self.gdf["id"])}
+        self.by_id = {str(r["id"]): r for r in self.records}
 
     def covering(self, lon: float, lat: float, column: str) -> str | None:
-        if self.gdf is None:
+        if not self.records:
             return None
         found = self.tree.query(shapely.Point(lon, lat), predicate="intersects")
-        return str(self.gdf.at[int(found.min()), column]) if found.size else None
+        return str(self.records[int(found.min())][column]) if found.size else None
 
     def value(self, key: str | None, column: str, wanted: str) -> str | None:
-        if self.gdf is None or key is None or str(key) not in self.by_id:
-            return None
-        return str(self.gdf.at[self.by_id[str(key)], wanted])
+        row = self.by_id.get(str(key)) if key is not None and self.records else None
+        return None if row is None else str(row[wanted])
 
     def nearest(self, lon: float, lat: float, k: int) -> list[dict]:
-        if self.gdf is None or k <= 0:
+        """The k nearest points: an STRtree search in a growing radius, ranked by great-circle metres."""
+        if not self.records or k <= 0:
             return []
+        point = shapely.Point(lon, lat)
         radius_m = 1_000.0
         while True:
-            found = self.tree.query(shapely.Point(lon, lat), predicate="dwithin",
-                                    distance=_degrees_for(radius_m, lat))
+            found = self.tree.query(point, predicate="dwithin", distance=_degrees_for(radius_m, lat))
             if found.size >= k or found.size == len(self.geoms) or radius_m > 2e7:
                 break
             radius_m *= 4
         xy = shapely.get_coordinates(self.geoms[found])
         dist = great_circle_m(lon, lat, xy[:, 0], xy[:, 1])
         within = dist <= radius_m if found.size < len(self.geoms) else np.ones(found.size, dtype=bool)
-        ranked = sorted(zip(dist[within], found[within], xy[within]), key=lambda t: (t[0], t[1]))[:k]
-        return [self._row(int(i), float(d), pt) for d, i, pt in ranked]
-
-    def _row(self, i: int, dist: float, xy: NDArray) -> dict:
-        row = self.gdf.iloc[i]
-        out = {c: _plain(row[c]) for c in self.gdf.columns if c != self.gdf.geometry.name}
-        out.update(lon=round(float(xy[0]), 7), lat=round(float(xy[1]), 7), distance_m=round(dist, 1))
-        return out
+        ranked = sorted(zip(dist[within].tolist(), found[within].tolist(), xy[within].tolist()))[:k]
+        return [{**self.records[i], "lon": round(p[0], 7), "lat": round(p[1], 7), "distance_m": round(d, 1)}
+                for d, i, p in ranked]
 
 
 def _plain(value: Any) -> Any:
@@ -373,12 +381,12 @@ def answer(index: CoverageIndex, location: dict, hit: Hit, compound_id: str | No
     card = index.data.cards.get(code, {})
     compound_id = compound_id or index.compound_at(lon, lat)
     building_id = building_id or index.building_at(lon, lat)
-    row = index.grids.iloc[hit.grid]
+    g = hit.grid
     gen = index.data.generation
     return {
         "location": location,
-        "grid": {"code": code, "name": str(row["name"]), "households": int(row["households"]),
-                 "community_code": str(row["community_code"]), "plan": gen.get("plan"),
+        "grid": {"code": code, "name": index.names[g], "households": index.households[g],
+                 "community_code": index.communities[g], "plan": gen.get("plan"),
                  "generation": gen},
         "community": card.get("community"),
         "street": card.get("street"),
@@ -391,8 +399,8 @@ def answer(index: CoverageIndex, location: dict, hit: Hit, compound_id: str | No
         "service_points": index.nearest_service_points(lon, lat, service_points),
         "edge": hit.edge,
         "boundary_distance_m": round(hit.boundary_m, 1),
-        "neighbours": [{"code": str(index.codes[g]), "name": str(index.grids.at[g, "name"]),
-                        "distance_m": round(d, 1)} for g, d in hit.neighbours],
+        "neighbours": [{"code": str(index.codes[n]), "name": index.names[n],
+                        "distance_m": round(d, 1)} for n, d in hit.neighbours],
     }
 
 
