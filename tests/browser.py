@@ -106,3 +106,30 @@ return {
 def timings(driver: webdriver.Chrome) -> dict[str, float]:
     """Page weight and load times from the Navigation and Resource Timing APIs."""
     return driver.execute_script(_TIMING_JS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tests.browser URL OUT.png [--ready JS]``: load a page, wait, report, screenshot.
+
+    Used to make the README screenshots in docs/ from a running server.
+    """
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("url")
+    parser.add_argument("out")
+    parser.add_argument("--ready", default="true", help="JS expression true once the page is drawn")
+    parser.add_argument("--timeout", type=float, default=60.0)
+    args = parser.parse_args(argv)
+    with chromium() as driver:
+        driver.get(args.url)
+        wait_for(driver, f"window.gridmap && ({args.ready})", args.timeout)
+        wait_for(driver, "window.gridmap.pending() === 0", args.timeout)
+        report = {"url": args.url, **timings(driver), "severe": severe(driver), **screenshot(driver, args.out)}
+    print(json.dumps(report, ensure_ascii=False))
+    return 1 if report["severe"] or report["variance"] <= 0 else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -124,7 +124,9 @@ def html_box(m: folium.Map, html: str, position: str = "bottomright", cls: str =
 def finish(m: folium.Map, bounds: list[list[float]] | None, layer_control: bool = True) -> folium.Map:
     """Fit the view to ``bounds`` and add the layer control (collapsed on small screens)."""
     if bounds:
-        m.fit_bounds(bounds, padding=(10, 10))
+        # Not folium's fit_bounds: it animates from the initial view, and a screenshot or a test
+        # taken mid-animation sees a half-drawn map.
+        Control("fit", {"bounds": bounds, "padding": [10, 10]}).add_to(m)
     if layer_control:
         folium.LayerControl(collapsed=False, position="topright").add_to(m)
     return m
@@ -173,4 +175,7 @@ def inline_css(path: str) -> str:
 def js_json(value: Any) -> str:
     """Compact JSON (Chinese kept as UTF-8) that is safe inside a <script> element."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    # Only "</" (closes the script) and "<!--" (script-data escape state) matter inside <script>;
+    # escaping every "<" would double the size of the HTML cards.
+    return text.replace("</", "<\\/").replace("<!--", "\\u003c!--").replace("\u2028", "\\u2028").replace(
+        "\u2029", "\\u2029")

@@ -50,7 +50,8 @@ def phone_text(person: Mapping[str, Any], show_private: bool) -> str:
     return str(phone) if person.get("phone_public") or show_private else HIDDEN_PHONE
 
 
-def _person(person: Mapping[str, Any], show_private: bool) -> str:
+def person_html(person: Mapping[str, Any], show_private: bool) -> str:
+    """Name and phone (or the hidden-phone placeholder), escaped."""
     phone = phone_text(person, show_private)
     return escape(str(person.get("name", ""))) + (f" <span class=gm-phone>{escape(phone)}</span>" if phone else "")
 
@@ -61,7 +62,7 @@ def _row(label: str, value_html: str) -> str:
 
 def _people(people: Iterable[Mapping[str, Any]], show_private: bool, limit: int = 6) -> str:
     people = list(people)
-    shown = "、".join(_person(p, show_private) for p in people[:limit])
+    shown = "、".join(person_html(p, show_private) for p in people[:limit])
     more = f" 等{len(people)}人" if len(people) > limit else ""
     return shown + more if shown else "<span class=gm-missing>未配备</span>"
 
@@ -82,7 +83,7 @@ def grid_card(grid: Mapping[str, Any], card: Mapping[str, Any] | None, show_priv
         sec = branch.get("secretary")
         text = escape(str(branch.get("name", "")))
         if sec:
-            text += "，书记 " + _person({"name": sec, "phone": branch.get("phone"),
+            text += "，书记 " + person_html({"name": sec, "phone": branch.get("phone"),
                                         "phone_public": branch.get("phone_public")}, show_private)
         rows.append(_row("网格党支部", text))
     else:

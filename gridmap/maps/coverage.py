@@ -58,7 +58,7 @@ def grid_features(
         return {"type": "FeatureCollection", "features": []}
     lo = grids["min_households"].fillna(min_households) if "min_households" in grids else min_households
     hi = grids["max_households"].fillna(max_households) if "max_households" in grids else max_households
-    out = to_display(grids, crs, coverage=True)
+    out = to_display(grids, crs, coverage="community_code" if "community_code" in grids else True)
     out["status"] = grid_status(grids["households"], lo, hi)
     out["violations"] = grid_violations(grids, out["status"], reported or {})
     out["label"] = grids["code"].astype(str)

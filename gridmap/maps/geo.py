@@ -29,22 +29,36 @@ def display_crs(tiles_crs: str) -> str:
     return name
 
 
-def simplify(gdf: gpd.GeoDataFrame, tolerance_m: float = SIMPLIFY_M, coverage: bool = False) -> gpd.GeoSeries:
+def simplify(gdf: gpd.GeoDataFrame, tolerance_m: float = SIMPLIFY_M, coverage: bool | str = False) -> gpd.GeoSeries:
     """Geometries simplified in a metric CRS and returned in EPSG:4490.
 
-    ``coverage=True`` keeps shared edges shared (grids that tile a community
-    stay without gaps or slivers); otherwise each geometry keeps its own
-    topology.
+    ``coverage`` keeps shared edges shared (grids that tile a community stay
+    without gaps or slivers); a column name simplifies each group of that
+    column (e.g. community_code) as its own coverage. Otherwise, or where
+    GEOS rejects a group, each geometry keeps its own topology.
     """
     if gdf.empty or tolerance_m <= 0:
         return gdf.geometry.to_crs(4490)
     metric = gdf.geometry.to_crs(4490).to_crs(_metric_of(gdf))
-    if coverage and _polygonal(metric):
+    if not (coverage and _polygonal(metric)):
+        return metric.simplify(tolerance_m, preserve_topology=True).to_crs(4490)
+    keys = gdf[coverage] if isinstance(coverage, str) else pd.Series(0, index=gdf.index)
+    parts = []
+    for _, idx in keys.groupby(keys, sort=False).groups.items():
+        part = metric.loc[idx]
+        out = _coverage_simplify(part, tolerance_m)
+        parts.append(out if out is not None else part.simplify(tolerance_m, preserve_topology=True))
+    return pd.concat(parts).reindex(metric.index).set_crs(metric.crs, allow_override=True).to_crs(4490)
+
+
+def _coverage_simplify(metric: gpd.GeoSeries, tolerance_m: float) -> gpd.GeoSeries | None:
+    """Shared edges simplified once (GEOS CoverageSimplifier); None when GEOS rejects the input,
+    e.g. a coverage with slivers, so the caller falls back to simplifying each polygon alone."""
+    try:
         values = shapely.coverage_simplify(np.asarray(metric.values, dtype=object), tolerance_m)
-        out = gpd.GeoSeries(values, index=metric.index, crs=metric.crs)
-    else:
-        out = metric.simplify(tolerance_m, preserve_topology=True)
-    return out.to_crs(4490)
+    except shapely.errors.GEOSException:
+        return None
+    return gpd.GeoSeries(values, index=metric.index, crs=metric.crs)
 
 
 def _metric_of(gdf: gpd.GeoDataFrame) -> str:
@@ -61,7 +75,7 @@ def to_display(
     gdf: gpd.GeoDataFrame,
     crs: str = WGS84,
     tolerance_m: float = SIMPLIFY_M,
-    coverage: bool = False,
+    coverage: bool | str = False,
 ) -> gpd.GeoDataFrame:
     """A copy of ``gdf`` simplified, in ``crs`` (wgs84 or gcj02) and rounded to 6 decimals."""
     target = display_crs(crs)

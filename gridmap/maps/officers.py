@@ -27,7 +27,10 @@ def officer_loads(links: pd.DataFrame, compounds: pd.DataFrame) -> pd.DataFrame:
     keep = [k for k in ("phone", "phone_public") if k in df]
     out = (df.groupby(["staff_id", "agency", "name"] + keep, dropna=False)
              .agg(compounds=("compound_id", "nunique"), households=("households", "sum")).reset_index())
-    return out.sort_values(["agency", "compounds", "households"], ascending=[True, False, False])
+    order = {a: i for i, a in enumerate(c.AGENCY_ZH)}  # 公安, 城管, 市场监管
+    out["_order"] = out["agency"].map(order).fillna(len(order))
+    return out.sort_values(["_order", "compounds", "households"], ascending=[True, False, False]).drop(
+        columns="_order")
 
 
 def officer_map(
@@ -54,28 +57,28 @@ def officer_map(
 
 def _agency_features(shown: gpd.GeoDataFrame, links: pd.DataFrame, loads: pd.DataFrame,
                      names: Mapping[str, str], show_private: bool) -> dict:
+    """Compounds of one agency, coloured by their officer, with the officer's load as popup."""
     if shown.empty:
         return {"type": "FeatureCollection", "features": []}
-    by_compound = links.drop_duplicates("compound_id").set_index(links.drop_duplicates("compound_id")["compound_id"]
-                                                                 .astype(str)) if len(links) else pd.DataFrame()
-    officers = sorted(links["staff_id"].astype(str).unique()) if len(links) else []
-    colour = {sid: PALETTE[i % len(PALETTE)] for i, sid in enumerate(officers)}
+    links = links.astype({"staff_id": str, "compound_id": str})
+    officer_of = dict(zip(links["compound_id"], links["staff_id"]))  # one officer per agency and compound
+    colour = {sid: PALETTE[i % len(PALETTE)] for i, sid in enumerate(sorted(set(officer_of.values())))}
     load_of = {str(r["staff_id"]): r for r in loads.to_dict("records")}
-    compounds_of = links.groupby(links["staff_id"].astype(str))["compound_id"].apply(list).to_dict() if len(links) else {}
+    compounds_of = links.groupby("staff_id")["compound_id"].apply(list).to_dict()
     out = shown.copy()
     ids = out["id"].astype(str)
-    sid = ids.map(by_compound["staff_id"].astype(str)) if len(by_compound) else pd.Series(None, index=out.index)
-    out["colour"] = sid.map(colour)
+    out["colour"] = [colour.get(officer_of.get(cid)) for cid in ids]
     cards, tips = [], []
-    for cid, s in zip(ids, sid):
-        officer = load_of.get(s) if isinstance(s, str) else None
+    for cid in ids:
+        officer = load_of.get(officer_of.get(cid, ""))
+        name = names.get(cid, cid)
         if officer is None:
-            cards.append(c.compound_popup({"name": names.get(cid, cid)}) + "<p class=gm-warn>无执法人员联系</p>")
-            tips.append(f"{names.get(cid, cid)}：无")
+            cards.append(c.compound_popup({"name": name}) + "<p class=gm-warn>无执法人员联系</p>")
+            tips.append(f"{name}：无")
             continue
-        listed = [names.get(str(k), str(k)) for k in compounds_of.get(s, [])]
+        listed = [names.get(k, k) for k in compounds_of.get(str(officer["staff_id"]), [])]
         cards.append(c.officer_popup(officer, listed, show_private))
-        tips.append(f"{names.get(cid, cid)}：{officer['name']}")
+        tips.append(f"{name}：{officer['name']}")
     out["card"], out["tip"] = cards, tips
     return feature_collection(out, ("colour", "card", "tip"))
 

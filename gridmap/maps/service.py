@@ -38,7 +38,7 @@ def public_grid_features(grids: gpd.GeoDataFrame, workers: Mapping[str, list[Map
     cards = []
     for code, name in zip(out["code"].astype(str), out["name"].astype(str)):
         people = workers.get(code, [])
-        listed = "、".join(c._person(p, show_private=False) for p in people) or "未公布"
+        listed = "、".join(c.person_html(p, show_private=False) for p in people) or "未公布"
         cards.append(f"<div class=gm-card><h4>{escape(name)}</h4>编码 {escape(code)}<br>网格员：{listed}</div>")
     out["card"] = cards
     return feature_collection(out, ("code", "name", "card"))

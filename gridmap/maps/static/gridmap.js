@@ -149,6 +149,10 @@
     return new Box({ position: opts.position || "bottomright" }).addTo(map);
   }
 
+  function fit(map, opts) {
+    map.fitBounds(opts.bounds, { padding: opts.padding || [10, 10], animate: false });
+  }
+
   function openPopup(map, opts) {
     map.whenReady(function () {
       var lyr = registry[opts.key];
@@ -296,7 +300,7 @@
   }
 
   window.gridmap = {
-    layer: layer, box: box, findGrid: findGrid, openPopup: openPopup, count: count,
+    layer: layer, box: box, fit: fit, findGrid: findGrid, openPopup: openPopup, count: count,
     pending: function () { return inflight; }, layers: registry, parseLookup: parseLookup, toDisplay: toDisplay
   };
 })();
