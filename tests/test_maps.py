@@ -14,6 +14,7 @@ points and a small roster (see ``map_layers``)::
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def load_map_data(conn: Connection, folder: Path) -> None:
     import_file(conn, write_interchange(map_layers(), folder / "maps.gpkg"))
     conn.execute(text("UPDATE plan SET params = CAST(:p AS jsonb), report = CAST(:r AS jsonb) WHERE name = :n"),
                  {"n": PLAN, "p": '{"rules": {"urban": {"min_households": 300, "max_households": 500}}}',
-                  "r": '{"violations": [{"rule": "contiguity", "grid_code": "%s", "detail": "x"}]}' % G2})
+                  "r": json.dumps({"violations": [{"rule": "contiguity", "grid_code": G2, "detail": "x"}]})})
     conn.execute(text("""INSERT INTO staff_post (staff_id, role, plan, grid_code) VALUES
                          ('S1', 'grid_head', :p, :g1), ('S2', 'grid_worker', :p, :g1),
                          ('S3', 'community_police', :p, :g1)"""), {"p": PLAN, "g1": G1})
@@ -230,6 +231,8 @@ def test_lookup_page_point_and_address(client, map_data: Connection) -> None:
                                                     "tiles": "none"})
     assert by_address.status_code == 200 and G1 in by_address.text
     assert client.get("/maps/lookup?lon=120.3").status_code == 422
+    outside = client.get("/maps/lookup?lon=120.5&lat=31.5&crs=wgs84&tiles=none")
+    assert outside.status_code == 200 and "不在任何网格内" in outside.text
 
 
 def test_service_points_page_is_public(client, map_data: Connection) -> None:
@@ -286,3 +289,15 @@ def test_cli_writes_self_contained_pages(kind: str, map_data: Connection, tmp_pa
     html = out.read_text(encoding="utf-8")
     assert "L.map(" in html and "window.gridmap" in html
     assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', html)
+
+
+def test_gcj02_bbox_comes_back_to_storage() -> None:
+    from gridmap.coords import from_cgcs2000
+    from gridmap.errors import InvalidInput
+    from gridmap.maps.geo import bbox_to_storage
+
+    (w, e), (s, n) = from_cgcs2000([120.30, 120.31], [31.50, 31.51], "gcj02")
+    box_ = bbox_to_storage(f"{w},{s},{e},{n}", "gcj02")
+    assert box_[0] < 120.30 < box_[0] + 0.0015 and box_[2] - 0.0015 < 120.31 < box_[2]
+    with pytest.raises(InvalidInput, match="four numbers"):
+        bbox_to_storage("a,b,c,d")

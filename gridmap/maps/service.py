@@ -54,7 +54,8 @@ def legend_html(coverage: WalkCoverage | None, share: Mapping[str, float] | None
                  '<div><i style="background:#fdae61;border-color:#d7191c"></i>可达范围外的小区</div>')
     if share:
         text += (f"<div><b>覆盖户数 {share['households_covered']}/{share['households']}"
-                 f"（{share['households_share']:.1%}）</b>，小区 {share['compounds_covered']}/{share['compounds']}</div>")
+                 f"（{share['households_share']:.1%}）</b>，"
+                 f"小区 {share['compounds_covered']}/{share['compounds']}</div>")
     return f"<h4>党群服务点与15分钟生活圈</h4>{items}{text}"
 
 
