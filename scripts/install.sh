@@ -16,6 +16,7 @@ ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || pkgs+=(p
 if [ "$want_browser" = 1 ]; then
   command -v chromium >/dev/null || pkgs+=(chromium)
   command -v chromedriver >/dev/null || pkgs+=(chromium-driver)
+  fc-list 2>/dev/null | grep -qi "wenquanyi\|wqy" || pkgs+=(fonts-wqy-microhei)  # Chinese labels in screenshots
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null; then
