@@ -35,7 +35,8 @@ from gridmap.storage.gazetteer import load_address_book
 
 Opener = Callable[[], AbstractContextManager[Connection]]
 SLICE_RADIUS_M = 2_000.0
-_STATS_TABLES = ("generation", "grid", "staff", "staff_post", "officer_link", "party_org", "service_point",
+# Not "grid": drafts are written there, and a published plan's grids never change.
+_STATS_TABLES = ("generation", "staff", "staff_post", "officer_link", "party_org", "service_point",
                  "compound", "building", "community", "street", "district")
 _ADDRESS_TABLES = ("address", "compound", "building", "community", "street", "district")
 
@@ -291,8 +292,15 @@ class CoverageCache:
         return index if at >= start else None
 
     def current(self, opener: Opener) -> CoverageIndex:
-        """The current generation's index, rebuilt if the database changed since it was built."""
-        with self._lock:
+        """The current generation's index, rebuilt if the database changed since it was built.
+
+        While one thread checks or rebuilds, the others keep answering from the old index.
+        """
+        if self.fresh() is not None:
+            return self.index
+        if not self._lock.acquire(blocking=self.index is None):
+            return self.index
+        try:
             if self.fresh() is not None:
                 return self.index
             with opener() as conn:
@@ -305,6 +313,8 @@ class CoverageCache:
                     self._key = key
             self._checked = time.monotonic()
             return self.index
+        finally:
+            self._lock.release()
 
     def addresses(self, opener: Opener) -> AddressBook:
         """The gazetteer, rebuilt when addresses, compounds or admin names changed."""
