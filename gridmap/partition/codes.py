@@ -1,7 +1,9 @@
 """Grid codes (网格编码): 12-digit community code + 3-digit sequence.
 
-Sequence order: west→east by the x of the grid's representative point
-(metric CRS), ties broken north→south (larger y first). Under stability mode
+Sequence order: west→east, then north→south. Grids are put in columns
+(bands of x one typical grid width wide, from the community's west edge)
+by their representative point (metric CRS); columns are numbered west to
+east and, inside a column, north to south (larger y first). Under stability mode
 grids whose member set is unchanged keep their code; every other grid takes
 the next free sequence after the highest one known for the community, so a
 code is never reused for a different area.
@@ -18,11 +20,15 @@ from gridmap.errors import InvalidInput
 CODE_RE = re.compile(r"^\d{15}$")
 
 
-def sequence_order(xy: np.ndarray) -> np.ndarray:
-    """Indices of grids in numbering order: x ascending, then y descending."""
+def sequence_order(xy: np.ndarray, width: float | None = None) -> np.ndarray:
+    """Indices of grids in numbering order: column (x band) west→east, then y descending."""
     if len(xy) == 0:
         return np.zeros(0, np.int64)
-    return np.lexsort((-xy[:, 1], xy[:, 0]))
+    if width is None:
+        span = np.ptp(xy, axis=0)
+        width = max(float(np.sqrt(max(span[0] * span[1], 1.0) / len(xy))), 1.0)
+    band = np.floor((xy[:, 0] - xy[:, 0].min()) / width)
+    return np.lexsort((xy[:, 0], -xy[:, 1], band))
 
 
 def sequence(code: str) -> int:
@@ -32,7 +38,8 @@ def sequence(code: str) -> int:
     return int(code[12:])
 
 
-def assign_codes(community_code: str, xy: np.ndarray, kept: list[str | None], used: set[str]) -> list[str]:
+def assign_codes(community_code: str, xy: np.ndarray, kept: list[str | None], used: set[str],
+                 width: float | None = None) -> list[str]:
     """Codes for the grids at ``xy``: ``kept`` where given, otherwise new sequences
     after the largest used in ``used`` (codes of this community already issued)."""
     if not re.fullmatch(r"\d{12}", community_code):
@@ -40,7 +47,7 @@ def assign_codes(community_code: str, xy: np.ndarray, kept: list[str | None], us
     seqs = [sequence(c) for c in used if c.startswith(community_code)]
     nxt = max(seqs, default=0) + 1
     out = list(kept)
-    for i in sequence_order(xy):
+    for i in sequence_order(xy, width):
         if out[i] is None:
             if nxt > 999:
                 raise InvalidInput(f"community {community_code} would need more than 999 grid codes")

@@ -117,13 +117,17 @@ def _to_multi(geoms: gpd.GeoSeries) -> gpd.GeoSeries:
     return gpd.GeoSeries(out, crs=geoms.crs, index=geoms.index)
 
 
-def _result(outcomes: list[CommunityOutcome], epsg: int) -> PartitionResult:
-    """Concatenate per-community outcomes and return to EPSG:4490."""
+def _result(outcomes: list[CommunityOutcome], epsg: int, kept: gpd.GeoSeries | None = None) -> PartitionResult:
+    """Concatenate per-community outcomes and return to EPSG:4490; ``kept`` (code -> geometry
+    in EPSG:4490) restores locked grids bit for bit."""
     rows = [g for o in outcomes for g in o.grids]
     cols = ["code", "name", "community_code", "households", "plan", "geometry"]
     grids = gpd.GeoDataFrame(rows, columns=cols, geometry="geometry", crs=epsg) if rows else \
         gpd.GeoDataFrame(columns=cols, geometry="geometry", crs=epsg)
     grids = grids.to_crs(STORAGE_EPSG)
+    if kept is not None and len(kept):
+        hit = grids["code"].isin(kept.index)
+        grids.loc[hit, "geometry"] = kept.loc[grids.loc[hit, "code"]].to_numpy()
     grids["geometry"] = _to_multi(grids.geometry)
     grids["households"] = grids["households"].astype("int64")
     members = pd.DataFrame([m for o in outcomes for m in o.members],
@@ -202,4 +206,9 @@ def partition(
     jobs = _jobs(comm, comp, _prepare(buildings, epsg, ("id", "compound_id")), _prepare(barriers, epsg), rules,
                  _prepare(current, epsg, ("code", "community_code")), cm, frozenset(locked), plan, seeds,
                  time_limit)
-    return _result(_run(jobs, workers, progress), epsg)
+    kept = None
+    if current is not None and locked:
+        cur = current.to_crs(STORAGE_EPSG)
+        kept = cur.set_index(cur["code"].astype(str)).geometry
+        kept = kept[kept.index.isin(locked)]
+    return _result(_run(jobs, workers, progress), epsg, kept)

@@ -44,10 +44,33 @@ def _samples(geoms: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray]
     lines = np.where(shapely.get_dimensions(geoms) == 2, shapely.boundary(geoms), geoms)
     lines = shapely.segmentize(lines, spacing)
     xy, owner = shapely.get_coordinates(lines, return_index=True)
-    xy_r = np.round(xy, 2)
+    xy_r = np.round(xy, 1)
     _, first = np.unique(xy_r, axis=0, return_index=True)
     first.sort()
     return xy_r[first], owner[first]
+
+
+def robust(op: object, a: object, b: object) -> object:
+    """Apply a shapely overlay; on a GEOS topology error retry on repaired, snapped input."""
+    try:
+        return op(a, b)
+    except shapely.errors.GEOSException:
+        fix = lambda g: shapely.make_valid(g, method="structure", keep_collapsed=False)  # noqa: E731
+        return op(fix(a), fix(b), grid_size=0.001)
+
+
+def _merge_cells(cells: np.ndarray) -> BaseGeometry:
+    """Union of Voronoi cells: fast coverage union, full overlay when GEOS finds bad noding."""
+    if not len(cells):
+        return shapely.Polygon()
+    try:
+        return shapely.coverage_union_all(cells)
+    except shapely.errors.GEOSException:
+        try:
+            return shapely.union_all(cells)
+        except shapely.errors.GEOSException:
+            return shapely.union_all(shapely.make_valid(cells, method="structure", keep_collapsed=False),
+                                     grid_size=0.001)
 
 
 def territories(geoms: np.ndarray, container: BaseGeometry, spacing: float | None = None) -> np.ndarray:
@@ -64,7 +87,7 @@ def territories(geoms: np.ndarray, container: BaseGeometry, spacing: float | Non
         return np.array([container], dtype=object)
     areal = shapely.get_dimensions(geoms) == 2
     occupied = shapely.union_all(geoms[areal]) if areal.any() else shapely.Polygon()
-    free = _polygonal(shapely.difference(container, occupied))
+    free = _polygonal(robust(shapely.difference, container, occupied))
     if free.is_empty or free.area < 1e-3:
         return geoms.copy()
     if spacing is None:
@@ -74,10 +97,9 @@ def territories(geoms: np.ndarray, container: BaseGeometry, spacing: float | Non
     cells = np.asarray(cells.geoms, dtype=object)
     order = np.argsort(owner, kind="stable")
     bounds = np.searchsorted(owner[order], np.arange(n + 1))
-    share = np.array([shapely.coverage_union_all(cells[order[bounds[i]:bounds[i + 1]]])
-                      if bounds[i + 1] > bounds[i] else shapely.Polygon() for i in range(n)], dtype=object)
-    share = shapely.intersection(share, free)
-    terr = np.where(areal, shapely.union(geoms, share), share)
+    share = np.array([_merge_cells(cells[order[bounds[i]:bounds[i + 1]]]) for i in range(n)], dtype=object)
+    share = robust(shapely.intersection, share, free)
+    terr = np.where(areal, robust(shapely.union, geoms, share), share)
     return _reattach_orphans(geoms, np.array([_polygonal(t) for t in terr], dtype=object))
 
 

@@ -76,7 +76,8 @@ def assemble(out: object, job: object, units: list, terr: np.ndarray, g: object,
     if job.current is not None:
         used |= set(job.current["code"].astype(str))
     xy = shapely.get_coordinates(shapely.point_on_surface([geom for _, geom, _ in regions])).reshape(-1, 2)
-    codes = assign_codes(job.code, xy, kept, used)
+    width = float(np.sqrt(job.geometry.area / max(len(regions), 1)))
+    codes = assign_codes(job.code, xy, kept, used, width)
     for (idx, geom, hh), code in zip(regions, codes):
         _add_grid(out, job, code, geom, hh, _crossings(g, lab, idx), lo, hi, False)
         for i in idx:

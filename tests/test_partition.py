@@ -1,0 +1,242 @@
+"""The partitioning engine on hand-drawn lattices (no database)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import box
+
+from gridmap.errors import InvalidInput
+from gridmap.partition import Rules, metric_crs, partition
+from partition_fixtures import METRIC, lattice
+
+
+def _tiles(result, communities) -> None:
+    """Grids tile each community: no gaps, no overlaps (< 1 m²), one polygon each."""
+    g = result.grids.to_crs(METRIC)
+    for code, geom in zip(communities["code"], communities.to_crs(METRIC).geometry):
+        mine = g[g["community_code"] == code].geometry
+        u = shapely.union_all(mine.values)
+        assert shapely.difference(geom, u).area < 1.0
+        assert mine.area.sum() - u.area < 1.0
+
+
+def _whole(result, compounds) -> None:
+    """Every compound in exactly one grid unless split along buildings."""
+    whole = result.members[result.members["building_id"].isna()]
+    assert not whole["compound_id"].duplicated().any()
+    assert set(result.members["compound_id"]) == set(compounds["id"])
+
+
+def test_lattice_of_twelve():
+    """
+    4 × 3 lattice, 100 households each (1200 in all)::
+
+        +---+---+---+---+
+        |100|100|100|100|
+        +---+---+---+---+
+        |100|100|100|100|
+        +---+---+---+---+
+        |100|100|100|100|
+        +---+---+---+---+
+
+    300-500 → three grids of 400 (the middle of the bounds).
+    """
+    city = lattice([[100] * 4] * 3)
+    r = partition(city["communities"], city["compounds"], rng=np.random.default_rng(1))
+    assert sorted(r.grids["households"]) == [400, 400, 400]
+    assert (r.grids.geometry.geom_type == "MultiPolygon").all()
+    assert (r.grids.geometry.map(lambda g: len(g.geoms)) == 1).all()
+    assert r.grids["code"].str.fullmatch(r"320214001001\d{3}").all()
+    assert r.grids["name"].str.fullmatch(r"新光社区第\d网格").all()
+    assert r.violations == []
+    assert r.community_report["status"].tolist() == ["ok"]
+    s = r.summary()
+    assert s["share_within_bounds"] == 1.0 and s["non_contiguous"] == 0 and s["compounds_split"] == 0
+    _tiles(r, city["communities"])
+    _whole(r, city["compounds"])
+
+
+def test_codes_numbered_west_to_east_then_north_to_south():
+    """
+    Six single-compound grids (each 400, over half of max)::
+
+        +---+---+---+
+        | a | c | e |    codes: a=001 b=002 c=003 d=004 e=005 f=006
+        +---+---+---+    (x ascending; same x: north first)
+        | b | d | f |
+        +---+---+---+
+    """
+    city = lattice([[400] * 3] * 2)
+    r = partition(city["communities"], city["compounds"], rng=np.random.default_rng(2))
+    code = r.members.set_index("compound_id")["grid_code"]
+    cells = ["-00", "-10", "-01", "-11", "-02", "-12"]  # -RC: row 0 is north
+    assert [code[f"320214001001{c}"][-3:] for c in cells] == ["001", "002", "003", "004", "005", "006"]
+
+
+def test_community_below_min_is_one_relaxed_grid():
+    """
+    Two compounds, 250 households in all (< 300)::
+
+        +---+---+
+        |100|150|
+        +---+---+
+    """
+    city = lattice([[100, 150]])
+    r = partition(city["communities"], city["compounds"])
+    assert r.grids["households"].tolist() == [250]
+    assert [v.rule for v in r.violations] == ["min_households"]
+    assert "250" in r.violations[0].detail and "300" in r.violations[0].detail
+    assert r.community_report["status"].tolist() == ["relaxed"]
+    _tiles(r, city["communities"])
+
+
+def test_compound_over_max_without_buildings():
+    """
+    One compound of 900 with no buildings next to three of 150::
+
+        +---+---+
+        |900|150|
+        +---+---+
+        |150|150|
+        +---+---+
+    """
+    city = lattice([[900, 150], [150, 150]])
+    r = partition(city["communities"], city["compounds"])
+    rules = {v.rule for v in r.violations}
+    assert "max_households" in rules
+    assert any("900" in v.detail and "cannot be split" in v.detail for v in r.violations)
+    assert sorted(r.grids["households"]) == [450, 900]
+    _tiles(r, city["communities"])
+
+
+def test_community_with_zero_compounds_is_one_empty_grid():
+    """An empty 300 × 300 m community becomes one grid of 0 households, reported."""
+    city = lattice([[0, 0, 0]] * 3)
+    r = partition(city["communities"], city["compounds"])
+    assert r.grids["households"].tolist() == [0]
+    assert "no_compounds" in {v.rule for v in r.violations}
+    _tiles(r, city["communities"])
+
+
+def test_exclave_without_compounds_is_attached_and_reported():
+    """
+    A community of two parts; the eastern exclave has no compounds::
+
+        +---+---+       +---+
+        |200|200|       |   |  <- exclave, 100 m away
+        +---+---+       +---+
+    """
+    city = lattice([[200, 200]])
+    comm = city["communities"].to_crs(METRIC)
+    geom = comm.geometry.iloc[0]
+    x1 = geom.bounds[2]
+    ex = box(x1 + 100, geom.bounds[1], x1 + 200, geom.bounds[3])
+    comm["geometry"] = [shapely.MultiPolygon([geom, ex])]
+    comm = comm.to_crs(4490)
+    r = partition(comm, city["compounds"])
+    assert r.grids["households"].tolist() == [400]
+    assert "contiguity" in {v.rule for v in r.violations}
+    _tiles(r, comm)
+
+
+def test_big_compound_split_along_buildings():
+    """
+    A compound of 1000 households in 8 buildings (125 each) beside two of 200::
+
+        +---------------+---+
+        | b b b b       |200|
+        | b b b b  1000 +---+
+        |               |200|
+        +---------------+---+
+
+    → the compound is split into contiguous building groups, every grid 300-500.
+    """
+    city = lattice([[1000, 200], [0, 200]])
+    comp = city["compounds"].to_crs(METRIC)
+    big = comp.geometry.iloc[0]
+    x0, y0, _, _ = big.bounds
+    blds = [box(x0 + 5 + 22 * i, y0 + 10 + 45 * j, x0 + 20 + 22 * i, y0 + 40 + 45 * j)
+            for j in range(2) for i in range(4)]
+    buildings = gpd.GeoDataFrame({"id": [f"B{i}" for i in range(8)], "compound_id": comp["id"].iloc[0],
+                                  "households": 125}, geometry=gpd.GeoSeries(blds, crs=METRIC).to_crs(4490))
+    r = partition(city["communities"], city["compounds"], buildings)
+    assert r.summary()["compounds_split"] == 1
+    assert r.grids["households"].between(300, 500).all(), r.grids["households"].tolist()
+    split = r.members[r.members["building_id"].notna()]
+    assert sorted(split["building_id"]) == [f"B{i}" for i in range(8)]
+    assert split.groupby("grid_code")["households"].sum().le(500).all()
+    _tiles(r, city["communities"])
+    _whole(r, city["compounds"])
+
+
+def test_stability_moves_only_the_neighbourhood_and_keeps_codes():
+    """
+    A 6 × 2 lattice of 150s; the north-east compound then grows to 400, so its
+    grid goes over 500 and must change; the grids far west keep their codes::
+
+        +---+---+---+---+---+---+
+        |150|150|150|150|150|400|
+        +---+---+---+---+---+---+
+        |150|150|150|150|150|150|
+        +---+---+---+---+---+---+
+    """
+    city = lattice([[150] * 6] * 2)
+    first = partition(city["communities"], city["compounds"], rng=np.random.default_rng(3))
+    comp = city["compounds"].copy()
+    comp.loc[comp["id"].str.endswith("-05"), "households"] = 400
+    second = partition(city["communities"], comp, current=first.grids, current_members=first.members,
+                       rng=np.random.default_rng(4))
+    before = first.members.set_index("compound_id")["grid_code"]
+    after = second.members.set_index("compound_id")["grid_code"]
+    kept = set(first.grids["code"]) & set(second.grids["code"])
+    assert kept, "untouched grids keep their codes"
+    for code in kept:  # a kept code covers exactly the same compounds
+        assert set(before[before == code].index) == set(after[after == code].index)
+    new = set(second.grids["code"]) - set(first.grids["code"])
+    top = max(int(c[-3:]) for c in first.grids["code"])
+    assert all(int(c[-3:]) > top for c in new), "new grids take the next free sequence"
+    west = before[before.index.str.endswith(("-00", "-10"))].unique()
+    assert set(west) <= kept
+    assert second.grids["households"].between(300, 500).all()
+    _tiles(second, city["communities"])
+
+
+def test_locked_grid_left_exactly_as_it_is():
+    """
+    Same 6 × 2 lattice; the grid of the north-west compound is locked, then all
+    households double. The locked grid keeps code, geometry and members::
+
+        +---+---+---+---+---+---+
+        |LLL|   |   |   |   |   |
+        +---+---+---+---+---+---+
+    """
+    city = lattice([[200] * 6] * 2)
+    first = partition(city["communities"], city["compounds"], rng=np.random.default_rng(5))
+    code = first.members.set_index("compound_id").loc[city["compounds"]["id"].iloc[0], "grid_code"]
+    comp = city["compounds"].assign(households=city["compounds"]["households"] * 2)
+    second = partition(city["communities"], comp, current=first.grids, current_members=first.members,
+                       locked=frozenset({code}))
+    a = first.grids.set_index("code").geometry[code]
+    b = second.grids.set_index("code").geometry[code]
+    assert a.equals(b)
+    ma = set(first.members.loc[first.members["grid_code"] == code, "compound_id"])
+    mb = set(second.members.loc[second.members["grid_code"] == code, "compound_id"])
+    assert ma == mb
+    _tiles(second, city["communities"])
+
+
+def test_rules_and_inputs_are_validated():
+    with pytest.raises(InvalidInput, match="min=600, max=500"):
+        Rules(min_households=600, max_households=500)
+    city = lattice([[100]])
+    with pytest.raises(InvalidInput, match="households"):
+        partition(city["communities"], city["compounds"].drop(columns="households"))
+
+
+def test_metric_crs_picks_the_gauss_kruger_zone():
+    assert metric_crs(120.4) == 4549
+    assert metric_crs(75.0) == 4534 and metric_crs(135.0) == 4554
+    assert metric_crs(lattice([[1]])["communities"]) == 4549
