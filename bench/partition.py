@@ -68,11 +68,15 @@ def run_spopt(layers: dict, rules: Rules) -> dict:
             warnings.simplefilter("ignore")
             w = W({i: list(nb) for i, nb in enumerate(g.nbrs)}, silence_warnings=True)
             model = MaxPHeuristic(df, w, ["x", "y"], "households", rules.min_households, top_n=2)
-            try:
-                model.solve()
-                lab = np.asarray(model.labels_)
-            except (IndexError, ValueError):  # spopt fails when no region reaches the floor
-                lab = np.zeros(len(df), np.int64)
+            logging.info("spopt community %s (%d compounds)", code, len(df))
+            if df["households"].sum() < 2 * rules.min_households:
+                lab = np.zeros(len(df), np.int64)  # spopt cannot form two regions here (and may loop)
+            else:
+                try:
+                    model.solve()
+                    lab = np.asarray(model.labels_)
+                except (IndexError, ValueError):  # spopt fails when no region reaches the floor
+                    lab = np.zeros(len(df), np.int64)
         spent += time.perf_counter() - t
         for r in np.unique(lab):
             m = lab == r

@@ -22,6 +22,11 @@ from gridmap.partition.stability import repair
 from gridmap.partition.units import Unit, build_units
 
 
+#: CP-SAT budget per unit of the community, capped by ``time_limit``: enough for the
+#: small neighbourhood repairs that pay, small enough for 10^4 compounds in seconds.
+EXACT_SECONDS_PER_UNIT = 0.004
+
+
 @dataclass
 class CommunityJob:
     """Everything needed to partition one community (metric CRS)."""
@@ -113,7 +118,8 @@ def _label_components(g: UnitGraph, job: CommunityJob, anchor: np.ndarray, chang
             sl, k = repair(sub, anc, changed[idx], lo, hi, job.rules, rng)
         else:
             sl, k, _ = solve(sub, lo, hi, job.rules, rng)
-            sl, k = rescue(sub, sl, k, lo, hi, job.rules, job.time_limit)
+            budget = min(job.time_limit, EXACT_SECONDS_PER_UNIT * g.n)
+            sl, k = rescue(sub, sl, k, lo, hi, job.rules, budget)
         lab[idx] = sl + nxt
         nxt += k
     return lab, issues

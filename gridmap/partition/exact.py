@@ -122,7 +122,7 @@ def rescue(g: UnitGraph, labels: np.ndarray, k: int, lo: int, hi: int, rules: ob
                 break
             ids = sorted(hood)
             hint = np.searchsorted(ids, lab[idx])
-            seconds = min(deadline - time.monotonic(), max(time_limit / 4, 0.2))
+            seconds = min(deadline - time.monotonic(), 0.3)
             found = _exact(g.subgraph(idx), lo, hi, rules, hint, len(ids), seconds)
             if found is not None:
                 sub, kk = found
