@@ -149,9 +149,6 @@ def load(url: str, n: int) -> dict:
     info = {"demo": DEMO.exists()}
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO plan (name) VALUES ('bench')"))
-        # The per-row subdivide trigger re-plans its DELETE as a seq scan on a growing grid_part:
-        # quadratic for a bulk insert (10k grids: ~280 s). Subdivide once, after the inserts.
-        conn.execute(text("ALTER TABLE grid DISABLE TRIGGER grid_subdivide_trg"))
         if DEMO.exists():
             t = time.perf_counter()
             import_file(conn, DEMO)
@@ -164,9 +161,6 @@ def load(url: str, n: int) -> dict:
             conn.execute(text(sql))
             if time.perf_counter() - step > 5:
                 say(f"    {time.perf_counter() - step:.0f} s: {' '.join(sql.split()[:4])}")
-        conn.execute(text("""INSERT INTO grid_part (grid_id, geom)
-                             SELECT id, (ST_Dump(ST_Subdivide(geom, 64))).geom FROM grid"""))
-        conn.execute(text("ALTER TABLE grid ENABLE TRIGGER grid_subdivide_trg"))
         publish(conn, PLAN)
         info["grids"] = conn.execute(text("SELECT count(*) FROM grid")).scalar()
         info["parts"] = conn.execute(text("SELECT count(*) FROM grid_part")).scalar()
