@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
+import shapely.affinity
 from shapely import STRtree
 from shapely.geometry.base import BaseGeometry
 
@@ -59,12 +60,28 @@ def robust(op: object, a: object, b: object) -> object:
         return op(fix(a), fix(b), grid_size=0.001)
 
 
+def _cell_owners(cells: np.ndarray, xy: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """Owner of each Voronoi cell; re-derived by containment when GEOS merged near-duplicate
+    sites (then the ordered output no longer lines up with the input points)."""
+    if len(cells) == len(xy) and shapely.contains_xy(cells, xy[:, 0], xy[:, 1]).all():
+        return owner
+    pts = shapely.points(xy)
+    cell_idx, pt_idx = STRtree(pts).query(cells, predicate="intersects")
+    out = np.zeros(len(cells), np.int64)
+    out[cell_idx[::-1]] = owner[pt_idx[::-1]]  # first hit wins
+    return out
+
+
 def _merge_cells(cells: np.ndarray) -> BaseGeometry:
     """Union of Voronoi cells: fast coverage union, full overlay when GEOS finds bad noding."""
     if not len(cells):
         return shapely.Polygon()
     try:
-        return shapely.coverage_union_all(cells)
+        out = shapely.coverage_union_all(cells)
+        total = float(shapely.area(cells).sum())
+        if abs(out.area - total) <= 1e-6 * max(total, 1.0) and out.is_valid:
+            return out
+        return shapely.union_all(cells)  # badly noded cells: coverage union is silently wrong
     except shapely.errors.GEOSException:
         try:
             return shapely.union_all(cells)
@@ -93,8 +110,12 @@ def territories(geoms: np.ndarray, container: BaseGeometry, spacing: float | Non
     if spacing is None:
         spacing = max(4.0, float(np.sqrt(container.area / n)) / 12)
     xy, owner = _samples(geoms, spacing)
-    cells = shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=container.envelope.buffer(10), ordered=True)
-    cells = np.asarray(cells.geoms, dtype=object)
+    # GEOS Voronoi is unstable at projected magnitudes (~10^6 m): build it about a local origin
+    x0, y0 = np.floor(np.asarray(container.bounds[:2]))
+    local = shapely.affinity.translate(container.envelope.buffer(10), -x0, -y0)
+    cells = shapely.voronoi_polygons(shapely.multipoints(xy - [x0, y0]), extend_to=local, ordered=True)
+    cells = shapely.transform(np.asarray(cells.geoms, dtype=object), lambda c: c + [x0, y0])
+    owner = _cell_owners(cells, xy, owner)
     order = np.argsort(owner, kind="stable")
     bounds = np.searchsorted(owner[order], np.arange(n + 1))
     share = np.array([_merge_cells(cells[order[bounds[i]:bounds[i + 1]]]) for i in range(n)], dtype=object)

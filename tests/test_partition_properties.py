@@ -1,0 +1,50 @@
+"""Property tests of the partitioning engine on random lattices (hypothesis; no database)."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gridmap.partition import Rules, partition
+from partition_fixtures import METRIC, lattice
+
+RULES = Rules(min_households=300, max_households=500)
+
+
+@st.composite
+def tessellations(draw: st.DrawFn) -> list[list[int]]:
+    """A rows × cols lattice of compounds with households 0 (empty block) .. 700."""
+    rows = draw(st.integers(1, 5))
+    cols = draw(st.integers(1, 5))
+    cell = st.one_of(st.just(0), st.integers(20, 450), st.integers(450, 700))
+    return draw(st.lists(st.lists(cell, min_size=cols, max_size=cols), min_size=rows, max_size=rows))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tessellations(), st.integers(0, 2**16))
+def test_invariants_hold_or_are_explained(picture: list[list[int]], seed: int) -> None:
+    """Tiling, contiguity, bounds (or a named violation), whole compounds."""
+    city = lattice(picture)
+    r = partition(city["communities"], city["compounds"], rules=RULES, rng=np.random.default_rng(seed))
+    explained = {(v.rule, v.grid_code) for v in r.violations}
+    grids = r.grids.to_crs(METRIC)
+    for code, hh, geom in zip(grids["code"], grids["households"], grids.geometry):
+        assert len(code) == 15 and code.isdigit()
+        if hh < RULES.min_households:
+            assert ("min_households", code) in explained
+        if hh > RULES.max_households:
+            assert ("max_households", code) in explained
+        if len(geom.geoms) != 1:
+            assert ("contiguity", code) in explained
+    community = city["communities"].to_crs(METRIC).geometry.iloc[0]
+    union = shapely.union_all(grids.geometry.values)
+    assert shapely.symmetric_difference(union, community).area < 1.0
+    assert grids.area.sum() - union.area < 1.0
+    members = r.members
+    assert set(members["compound_id"]) == set(city["compounds"]["id"])
+    assert not members.loc[members["building_id"].isna(), "compound_id"].duplicated().any()
+    assert (members.groupby("grid_code")["households"].sum().reindex(grids["code"]).fillna(0).to_numpy()
+            == grids["households"].to_numpy()).all()
+    assert set(r.community_report["status"]) == {"relaxed" if r.violations else "ok"}
