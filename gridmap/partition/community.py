@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.ops
 from shapely.geometry.base import BaseGeometry
 
-from gridmap.partition.codes import assign_codes, grid_name
 from gridmap.partition.exact import rescue
-from gridmap.partition.geometry import _polygonal, disjoint_units, territories, unit_graph
+from gridmap.partition.geometry import disjoint_units, polygonal, territories, unit_graph
+from gridmap.partition.report import assemble
 from gridmap.partition.rules import Rules, Violation
 from gridmap.partition.solver import UnitGraph, component_labels, solve
 from gridmap.partition.stability import repair
@@ -135,7 +136,7 @@ def run_community(job: CommunityJob) -> CommunityOutcome:
     container = job.geometry
     locked_rows = job.current[job.current["code"].isin(locked)] if locked else None
     if locked_rows is not None and len(locked_rows):
-        container = _polygonal(shapely.difference(container, shapely.union_all(locked_rows.geometry.values)))
+        container = polygonal(shapely.difference(container, shapely.union_all(locked_rows.geometry.values)))
     comps = job.compounds[~job.compounds["id"].astype(str).isin(locked_cids)]
     units, issues = build_units(comps, job.buildings, job.rules, job.code, rng, by_building)
     out = CommunityOutcome(violations=list(issues))
@@ -149,8 +150,6 @@ def run_community(job: CommunityJob) -> CommunityOutcome:
         out.violations.extend(more)
     else:
         terr, g, lab = np.zeros(0, dtype=object), None, np.zeros(0, np.int64)
-    from gridmap.partition.report import assemble
-
     assemble(out, job, units, terr, g, lab, container, locked_rows, cur_members, locked)
     return out
 

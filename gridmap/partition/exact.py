@@ -16,7 +16,8 @@ import time
 import numpy as np
 from ortools.sat.python import cp_model
 
-from gridmap.partition.solver import UnitGraph, make_costs
+from gridmap.partition.rules import Rules
+from gridmap.partition.solver import Costs, UnitGraph, make_costs
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ MAX_UNITS = 60  # a neighbourhood larger than this is left to the heuristic
 SCALE = 100
 
 
-def _model(g: UnitGraph, k: int, lo: int, hi: int, costs: object, hint: np.ndarray | None):
+def _model(g: UnitGraph, k: int, lo: int, hi: int, costs: Costs, hint: np.ndarray | None) -> tuple[cp_model.CpModel, list]:
     """Build the CP-SAT model; returns (model, x)."""
     m = cp_model.CpModel()
     n = g.n
@@ -70,7 +71,7 @@ def _model(g: UnitGraph, k: int, lo: int, hi: int, costs: object, hint: np.ndarr
     return m, x
 
 
-def _exact(g: UnitGraph, lo: int, hi: int, rules: object, hint: np.ndarray | None, hint_k: int,
+def _exact(g: UnitGraph, lo: int, hi: int, rules: Rules, hint: np.ndarray | None, hint_k: int,
            seconds: float) -> tuple[np.ndarray, int] | None:
     """Best bounds-feasible labelling of a small connected graph, or None."""
     total = float(g.weights.sum())
@@ -99,7 +100,7 @@ def _ring(g: UnitGraph, lab: np.ndarray, regions: set[int]) -> set[int]:
     return out
 
 
-def rescue(g: UnitGraph, labels: np.ndarray, k: int, lo: int, hi: int, rules: object,
+def rescue(g: UnitGraph, labels: np.ndarray, k: int, lo: int, hi: int, rules: Rules,
            time_limit: float) -> tuple[np.ndarray, int]:
     """Large-neighbourhood repair: for each region out of bounds, re-solve it together
     with its neighbouring regions (then a second ring) exactly with CP-SAT; keep the

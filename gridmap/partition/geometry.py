@@ -15,12 +15,12 @@ import shapely.affinity
 from shapely import STRtree
 from shapely.geometry.base import BaseGeometry
 
-from gridmap.partition.solver import UnitGraph
+from gridmap.partition.solver import UnitGraph, component_labels
 
 MIN_SHARED_M = 0.5  # territories sharing less boundary than this only touch
 
 
-def _polygonal(g: BaseGeometry) -> BaseGeometry:
+def polygonal(g: BaseGeometry) -> BaseGeometry:
     """Keep only the polygonal part of an overlay result."""
     if g.is_empty or g.geom_type in ("Polygon", "MultiPolygon"):
         return g
@@ -36,7 +36,7 @@ def disjoint_units(geoms: np.ndarray, container: BaseGeometry) -> np.ndarray:
     left, right = tree.query(out, predicate="overlaps")
     for i, j in zip(left, right):
         if i < j and areal[i] and areal[j]:
-            out[j] = _polygonal(shapely.difference(out[j], out[i]))
+            out[j] = polygonal(shapely.difference(out[j], out[i]))
     return out
 
 
@@ -104,7 +104,7 @@ def territories(geoms: np.ndarray, container: BaseGeometry, spacing: float | Non
         return np.array([container], dtype=object)
     areal = shapely.get_dimensions(geoms) == 2
     occupied = shapely.union_all(geoms[areal]) if areal.any() else shapely.Polygon()
-    free = _polygonal(robust(shapely.difference, container, occupied))
+    free = polygonal(robust(shapely.difference, container, occupied))
     if free.is_empty or free.area < 1e-3:
         return geoms.copy()
     if spacing is None:
@@ -121,7 +121,7 @@ def territories(geoms: np.ndarray, container: BaseGeometry, spacing: float | Non
     share = np.array([_merge_cells(cells[order[bounds[i]:bounds[i + 1]]]) for i in range(n)], dtype=object)
     share = robust(shapely.intersection, share, free)
     terr = np.where(areal, robust(shapely.union, geoms, share), share)
-    return _reattach_orphans(geoms, np.array([_polygonal(t) for t in terr], dtype=object))
+    return _reattach_orphans(geoms, np.array([polygonal(t) for t in terr], dtype=object))
 
 
 def _reattach_orphans(geoms: np.ndarray, terr: np.ndarray) -> np.ndarray:
@@ -148,13 +148,13 @@ def _reattach_orphans(geoms: np.ndarray, terr: np.ndarray) -> np.ndarray:
             shared = shapely.length(shapely.intersection(terr[cand], piece.boundary)) if len(cand) else []
             if len(cand) and max(shared) > 1e-6:
                 j = cand[int(np.argmax(shared))]
-                terr[j] = _polygonal(shapely.union(terr[j], piece))
+                terr[j] = polygonal(shapely.union(terr[j], piece))
             else:
                 rest.append(piece)
         if len(rest) == len(orphans):  # exclave without units: attach to the nearest territory
             for piece in rest:
                 j = int(np.argmin(shapely.distance(terr, piece)))
-                terr[j] = _polygonal(shapely.union(terr[j], piece))
+                terr[j] = polygonal(shapely.union(terr[j], piece))
             rest = []
         orphans = rest
     return terr
@@ -201,8 +201,6 @@ def proximity_graph(weights: np.ndarray, geoms: np.ndarray, within: float) -> Un
     for i, j in zip(left.tolist(), right.tolist()):
         if i != j:
             nbrs[i][j] = nbrs[j][i] = (within, False)
-    from gridmap.partition.solver import component_labels
-
     comp = component_labels(nbrs)
     while comp.max() > 0:
         a = np.flatnonzero(comp == 0)

@@ -11,8 +11,15 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from typing import TYPE_CHECKING
+
 from gridmap.partition.codes import assign_codes, grid_name
 from gridmap.partition.rules import Violation
+from gridmap.partition.solver import UnitGraph
+
+if TYPE_CHECKING:  # community imports this module
+    from gridmap.partition.community import CommunityJob, CommunityOutcome
+    from gridmap.partition.units import Unit
 
 
 def polsby_popper(geom: BaseGeometry) -> float:
@@ -40,7 +47,7 @@ def check_grid(code: str, community_code: str, households: int, geom: BaseGeomet
     return out
 
 
-def _regions(units: list, terr: np.ndarray, lab: np.ndarray) -> list[tuple[np.ndarray, BaseGeometry, int]]:
+def _regions(units: list[Unit], terr: np.ndarray, lab: np.ndarray) -> list[tuple[np.ndarray, BaseGeometry, int]]:
     """(unit indices, dissolved territory, households) per region label."""
     out = []
     for r in range(int(lab.max()) + 1 if len(lab) else 0):
@@ -51,7 +58,7 @@ def _regions(units: list, terr: np.ndarray, lab: np.ndarray) -> list[tuple[np.nd
     return out
 
 
-def _crossings(g: object, lab: np.ndarray, idx: np.ndarray) -> int:
+def _crossings(g: UnitGraph | None, lab: np.ndarray, idx: np.ndarray) -> int:
     """Major-barrier edges inside one region."""
     if g is None:
         return 0
@@ -59,7 +66,7 @@ def _crossings(g: object, lab: np.ndarray, idx: np.ndarray) -> int:
     return sum(1 for u in idx for v, (_, cross) in g.nbrs[u].items() if cross and v in inside and u < v)
 
 
-def assemble(out: object, job: object, units: list, terr: np.ndarray, g: object, lab: np.ndarray,
+def assemble(out: CommunityOutcome, job: CommunityJob, units: list[Unit], terr: np.ndarray, g: UnitGraph | None, lab: np.ndarray,
              container: BaseGeometry, locked_rows: pd.DataFrame | None, cur_members: dict, locked: list[str]) -> None:
     """Fill a CommunityOutcome from the labelling."""
     lo, hi = job.rules.min_households, job.rules.max_households
@@ -92,7 +99,7 @@ def assemble(out: object, job: object, units: list, terr: np.ndarray, g: object,
     _close(out, job)
 
 
-def _add_grid(out: object, job: object, code: str, geom: BaseGeometry, hh: int, crossings: int,
+def _add_grid(out: CommunityOutcome, job: CommunityJob, code: str, geom: BaseGeometry, hh: int, crossings: int,
               lo: int, hi: int, locked: bool) -> list[Violation]:
     """Append one grid and its report row."""
     v = check_grid(code, job.code, hh, geom, lo, hi, locked)
@@ -105,7 +112,7 @@ def _add_grid(out: object, job: object, code: str, geom: BaseGeometry, hh: int, 
     return v
 
 
-def _add_locked(out: object, job: object, rows: pd.DataFrame | None, cur_members: dict, lo: int, hi: int) -> None:
+def _add_locked(out: CommunityOutcome, job: CommunityJob, rows: pd.DataFrame | None, cur_members: dict, lo: int, hi: int) -> None:
     """Locked grids: geometry and members exactly as in the current plan."""
     if rows is None or rows.empty:
         return
@@ -124,7 +131,7 @@ def _add_locked(out: object, job: object, rows: pd.DataFrame | None, cur_members
         _add_grid(out, job, code, geom, hh, 0, lo, hi, True)
 
 
-def _close(out: object, job: object) -> None:
+def _close(out: CommunityOutcome, job: CommunityJob) -> None:
     """Tiling measures and the community row."""
     geoms = [gr["geometry"] for gr in out.grids]
     if geoms:
@@ -163,13 +170,13 @@ class PartitionResult:
         n = len(self.grids)
         gr = self.grid_report
         bad = gr["violations"].map(lambda v: "min_households" in v or "max_households" in v) if n else []
-        split = self.members.loc[self.members["building_id"].notna(), "compound_id"] if len(self.members) else []
+        spread = self.members.groupby("compound_id")["grid_code"].nunique() if len(self.members) else pd.Series()
         return {
             "communities": int(len(self.community_report)),
             "grids": int(n),
             "share_within_bounds": float(1 - np.mean(bad)) if n else 0.0,
             "non_contiguous": int(gr["violations"].map(lambda v: "contiguity" in v).sum()) if n else 0,
-            "compounds_split": int(pd.Series(split).nunique()),
+            "compounds_split": int((spread > 1).sum()),
             "gaps_m2": float(self.gaps_m2),
             "overlaps_m2": float(self.overlaps_m2),
             "mean_polsby_popper": float(gr["polsby_popper"].mean()) if n else 0.0,

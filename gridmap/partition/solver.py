@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gridmap.partition.rules import Rules
+
 VIOLATION_WEIGHT = 1000.0
 
 
@@ -98,7 +100,7 @@ def k_choices(total: float, lo: float, hi: float, target: float) -> tuple[list[i
     return ks[:3], True
 
 
-def make_costs(g: UnitGraph, k: int, lo: float, hi: float, rules: object) -> Costs:
+def make_costs(g: UnitGraph, k: int, lo: float, hi: float, rules: Rules) -> Costs:
     """Normalise the rules' weights for a solve of ``g`` into ``k`` regions."""
     mean = max(float(g.weights.sum()) / k, 1.0)
     side = max(math.sqrt(max(g.area, 1.0) / k), 1.0)
@@ -268,7 +270,7 @@ def touching(g: UnitGraph, lab: np.ndarray, regions: set[int]) -> set[int]:
     return out
 
 
-def split_merge(g: UnitGraph, lab: np.ndarray, k: int, lo: float, hi: float, rules: object,
+def split_merge(g: UnitGraph, lab: np.ndarray, k: int, lo: float, hi: float, rules: Rules,
                      rng: np.random.Generator) -> tuple[np.ndarray, int, set[int]]:
     """Split regions over the maximum; merge regions under the minimum into a neighbour that has room."""
     lab = lab.copy()
@@ -382,7 +384,7 @@ def sweep(g: UnitGraph, lo: float, hi: float, target: float, costs: Costs, rng: 
     return grow(g, k, rng, costs, labels=lab)
 
 
-def solve(g: UnitGraph, lo: float, hi: float, rules: object, rng: np.random.Generator,
+def solve(g: UnitGraph, lo: float, hi: float, rules: Rules, rng: np.random.Generator,
           restarts: int = 3, repair: bool = True) -> tuple[np.ndarray, int, bool]:
     """Partition a connected unit graph: (labels, k, bounds feasible by counting).
 
@@ -421,7 +423,7 @@ def solve(g: UnitGraph, lo: float, hi: float, rules: object, rng: np.random.Gene
     return lab, k, feasible
 
 
-def _fix_bounds(g: UnitGraph, lab: np.ndarray, k: int, lo: float, hi: float, rules: object,
+def _fix_bounds(g: UnitGraph, lab: np.ndarray, k: int, lo: float, hi: float, rules: Rules,
                 rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """Structural repairs the move search cannot make: split, merge, dissolve regions."""
     w = g.weights.astype(float)

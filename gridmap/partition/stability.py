@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gridmap.partition.rules import Rules
 from gridmap.partition.solver import UnitGraph, component_labels, grow, improve, make_costs, solve, split_merge, touching
 
 
@@ -28,7 +29,7 @@ def _disconnected_pieces(g: UnitGraph, lab: np.ndarray, k: int) -> set[int]:
     return dirty
 
 
-def repair(g: UnitGraph, anchor: np.ndarray, changed: np.ndarray, lo: float, hi: float, rules: object,
+def repair(g: UnitGraph, anchor: np.ndarray, changed: np.ndarray, lo: float, hi: float, rules: Rules,
            rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """Labels for a connected component under stability mode.
 
