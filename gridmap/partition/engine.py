@@ -117,6 +117,32 @@ def _to_multi(geoms: gpd.GeoSeries) -> gpd.GeoSeries:
     return gpd.GeoSeries(out, crs=geoms.crs, index=geoms.index)
 
 
+#: Parts of a repaired grid smaller than this (m², roughly, at 31°N) are slivers and dropped.
+SLIVER_DEG2 = 1e-10
+
+
+def _valid(geoms: gpd.GeoSeries) -> gpd.GeoSeries:
+    """Repair grids that reprojection or overlay noise left self-intersecting.
+
+    make_valid('structure') keeps the area (changes ~1e-7 relative here); a repair
+    that splits off a sliver keeps the main part, so a grid stays one polygon.
+    """
+    bad = ~geoms.is_valid.to_numpy()
+    if not bad.any():
+        return geoms
+    fixed = shapely.make_valid(geoms.values[bad], method="structure", keep_collapsed=False)
+    out = geoms.copy()
+    out.iloc[np.flatnonzero(bad)] = [_drop_slivers(g) for g in fixed]
+    log.info("repaired %d self-intersecting grid polygons", int(bad.sum()))
+    return out
+
+
+def _drop_slivers(geom: shapely.Geometry) -> shapely.Geometry:
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon"]
+    kept = [p for p in parts if p.area > SLIVER_DEG2] or parts[:1]
+    return kept[0] if len(kept) == 1 else shapely.MultiPolygon(kept)
+
+
 def _result(outcomes: list[CommunityOutcome], epsg: int, kept: gpd.GeoSeries | None = None) -> PartitionResult:
     """Concatenate per-community outcomes and return to EPSG:4490; ``kept`` (code -> geometry
     in EPSG:4490) restores locked grids bit for bit."""
@@ -128,7 +154,7 @@ def _result(outcomes: list[CommunityOutcome], epsg: int, kept: gpd.GeoSeries | N
     if kept is not None and len(kept):
         hit = grids["code"].isin(kept.index)
         grids.loc[hit, "geometry"] = kept.loc[grids.loc[hit, "code"]].to_numpy()
-    grids["geometry"] = _to_multi(grids.geometry)
+    grids["geometry"] = _to_multi(_valid(grids.geometry))
     grids["households"] = grids["households"].astype("int64")
     members = pd.DataFrame([m for o in outcomes for m in o.members],
                            columns=["compound_id", "building_id", "grid_code", "households"])
