@@ -88,7 +88,8 @@ def partition_inputs(conn: Connection, scope: str, code: str) -> dict[str, pd.Da
     column = {"district": "left(c.code, 6)", "street": "c.street_code", "community": "c.code"}[scope]
     where = f"WHERE {column} = :code"
     communities = gpd.read_postgis(
-        text(f"SELECT c.code, c.name, c.kind, c.street_code, c.geom AS geometry FROM community c {where} "
+        text(f"SELECT c.code, coalesce(c.attrs->>'short_name', c.name) AS name, c.kind, c.street_code, "
+             f"c.geom AS geometry FROM community c {where} "
              "ORDER BY c.code"), conn, geom_col="geometry", params={"code": code})
     compounds = gpd.read_postgis(
         text(f"SELECT k.id, k.name, k.community_code, k.households, k.geom AS geometry FROM compound k "
