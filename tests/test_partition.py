@@ -240,3 +240,74 @@ def test_metric_crs_picks_the_gauss_kruger_zone():
     assert metric_crs(120.4) == 4549
     assert metric_crs(75.0) == 4534 and metric_crs(135.0) == 4554
     assert metric_crs(lattice([[1]])["communities"]) == 4549
+
+
+def _buildings(compound_geom_metric, cid: str, households: list[int], cols: int) -> gpd.GeoDataFrame:
+    """Buildings laid out row by row inside a compound (metric box) with the given households."""
+    x0, y0, x1, y1 = compound_geom_metric.bounds
+    rows = -(-len(households) // cols)
+    dx, dy = (x1 - x0) / cols, (y1 - y0) / rows
+    blds = [box(x0 + dx * (i % cols) + 2, y0 + dy * (i // cols) + 2, x0 + dx * (i % cols + 1) - 2,
+                y0 + dy * (i // cols + 1) - 2) for i in range(len(households))]
+    return gpd.GeoDataFrame({"id": [f"{cid}-B{i:02d}" for i in range(len(households))], "compound_id": cid,
+                             "households": households}, geometry=gpd.GeoSeries(blds, crs=METRIC).to_crs(4490))
+
+
+def test_one_big_compound_is_tiled_by_grid_sized_building_groups():
+    """
+    Regression (Xinwu 320214050004): ONE compound of 1205 households in 13
+    buildings used to come out as one grid of 1205, because it was cut into
+    groups with no minimum (276/279/371/279) the solver could not pair::
+
+        +---------------------------+
+        | b b b b b b b b b b b b b |  1205 households
+        +---------------------------+
+
+    → 3 grids of ~400, each a contiguous group of buildings, all within 300-500.
+    """
+    city = lattice([[1205]], size=300.0)
+    comp = city["compounds"].to_crs(METRIC)
+    hh = [91, 92, 98, 102, 80, 83, 99, 102, 85, 87, 100, 90, 96]
+    assert sum(hh) == 1205
+    buildings = _buildings(comp.geometry.iloc[0], comp["id"].iloc[0], hh, cols=13)
+    r = partition(city["communities"], city["compounds"], buildings)
+    assert len(r.grids) == 3, r.grids["households"].tolist()
+    assert r.grids["households"].between(300, 500).all(), r.grids["households"].tolist()
+    assert r.summary()["non_contiguous"] == 0
+    assert r.community_report["status"].tolist() == ["ok"], r.community_report["reasons"].tolist()
+    assert sorted(r.members["building_id"]) == sorted(buildings["id"])
+    _tiles(r, city["communities"])
+
+
+def test_split_compound_buildings_complete_a_small_neighbours_grid():
+    """
+    A compound of 1000 households (8 buildings of 125) whose only neighbour has 250::
+
+        +---------------+---+
+        | b b b b  1000 |250|
+        | b b b b       |   |
+        +---------------+---+
+
+    Grid-sized groups of the big compound (500 + 500) would strand the 250; its
+    buildings are shared out instead: 500 + 375 + (125 + 250), all within 300-500,
+    and the small compound stays whole.
+    """
+    city = lattice([[1000, 250]], size=200.0)
+    comp = city["compounds"].to_crs(METRIC)
+    buildings = _buildings(comp.geometry.iloc[0], comp["id"].iloc[0], [125] * 8, cols=4)
+    r = partition(city["communities"], city["compounds"], buildings)
+    assert r.grids["households"].between(300, 500).all(), r.grids["households"].tolist()
+    assert r.summary()["compounds_split"] == 1
+    _whole(r, city["compounds"])
+    _tiles(r, city["communities"])
+
+
+def test_relaxed_reasons_say_why():
+    """A community under the minimum, and one that no grid count fits, say so."""
+    small = lattice([[100, 150]])
+    r = partition(small["communities"], small["compounds"])
+    assert "community has 250 households < min 300" in r.violations[0].detail
+    odd = lattice([[260, 260]], code="320214001002")  # 520: 1 grid > max, 2 grids < min
+    r = partition(odd["communities"], odd["compounds"])
+    detail = " ".join(v.detail for v in r.violations)
+    assert "520 households cannot be cut into grids of 300-500" in detail, detail

@@ -14,13 +14,15 @@ import shapely
 import shapely.ops
 from shapely.geometry.base import BaseGeometry
 
-from gridmap.partition.exact import rescue
+import math
+
+from gridmap.partition.exact import EXACT_MAX_UNITS, exact_partition, rescue
 from gridmap.partition.geometry import disjoint_units, polygonal, territories, unit_graph
 from gridmap.partition.report import assemble
 from gridmap.partition.rules import Rules, Violation
-from gridmap.partition.solver import UnitGraph, component_labels, solve
+from gridmap.partition.solver import UnitGraph, component_labels, solve, violations
 from gridmap.partition.stability import repair
-from gridmap.partition.units import Unit, build_units
+from gridmap.partition.units import Unit, build_units, tileable
 
 
 #: CP-SAT budget per unit of the community, capped by ``time_limit``: enough for the
@@ -92,15 +94,46 @@ def _safe_geoms(units: list[Unit], container: BaseGeometry) -> np.ndarray:
     return geoms
 
 
+#: CP-SAT budget for one whole component the heuristic left out of bounds (capped by ``time_limit``).
+WHOLE_EXACT_SECONDS = 2.0
+
+
+def _why(total: float, lo: int, hi: int, pieces: int, proved: bool, n: int, seconds: float) -> str:
+    """Why a component's grids could not all be held within [lo, hi]."""
+    total = int(total)
+    if total < lo:
+        if pieces <= 1:
+            return f"community has {total} households < min {lo}; it forms one grid"
+        return (f"this separate piece of the community (exclave, or cut off by unsplittable compounds) has "
+                f"{total} households < min {lo}")
+    kmin = math.ceil(total / hi)
+    if kmin > math.floor(total / lo):
+        return (f"{total} households cannot be cut into grids of {lo}-{hi}: {kmin - 1} grid(s) would hold "
+                f"{total / (kmin - 1):.0f} > max, {kmin} grids {total / kmin:.0f} < min")
+    if proved:
+        return (f"no feasible split: CP-SAT proved that {total} households on these {n} units admit no "
+                f"contiguous division into grids of {lo}-{hi} (compound sizes and adjacency forbid it)")
+    if n > EXACT_MAX_UNITS:
+        return (f"no feasible split found: {n} units are too many for the exact solver and the heuristic "
+                f"left grids out of {lo}-{hi}")
+    return (f"no feasible split found: CP-SAT found no contiguous division of {total} households on {n} "
+            f"units into grids of {lo}-{hi} within {seconds:.1f} s (not proved impossible)")
+
+
 def _label_components(g: UnitGraph, job: CommunityJob, anchor: np.ndarray, changed: np.ndarray,
-                      rng: np.random.Generator) -> tuple[np.ndarray, list[Violation]]:
-    """Region label per unit, component by component; oversize units stand alone."""
+                      rng: np.random.Generator) -> tuple[np.ndarray, list[Violation], dict[int, str]]:
+    """Region label per unit, component by component; oversize units stand alone.
+
+    Also returns, for regions whose component could not be held within the
+    bounds, the reason (label -> text)."""
     lo, hi = job.rules.min_households, job.rules.max_households
     lab = np.full(g.n, -1, np.int64)
     issues: list[Violation] = []
+    why: dict[int, str] = {}
     nxt = 0
     for u in np.flatnonzero(g.weights > hi):
         lab[u] = nxt
+        why[nxt] = f"a single unit of {int(g.weights[u])} households > max {hi} that cannot be split further"
         nxt += 1
     rest = np.flatnonzero(lab < 0)
     comp = component_labels(g.nbrs, members=rest)
@@ -121,13 +154,53 @@ def _label_components(g: UnitGraph, job: CommunityJob, anchor: np.ndarray, chang
             sl, k, _ = solve(sub, lo, hi, job.rules, rng)
             budget = min(job.time_limit, EXACT_SECONDS_PER_UNIT * g.n)
             sl, k = rescue(sub, sl, k, lo, hi, job.rules, budget)
+        total = float(sub.weights.sum())
+        load = np.bincount(sl, weights=sub.weights.astype(float), minlength=k)
+        proved, spent = False, 0.0
+        if violations(load, lo, hi) and tileable(total, lo, hi) and sub.n <= EXACT_MAX_UNITS:
+            spent = min(job.time_limit, WHOLE_EXACT_SECONDS)
+            found, proved = exact_partition(sub, lo, hi, job.rules, sl, k, spent)
+            if found is not None:
+                sl, k = found
+                load = np.bincount(sl, weights=sub.weights.astype(float), minlength=k)
+        if violations(load, lo, hi):
+            reason = _why(total, lo, hi, ncomp, proved, sub.n, spent)
+            why.update({nxt + r: reason for r in range(k)})
         lab[idx] = sl + nxt
         nxt += k
-    return lab, issues
+    return lab, issues, why
+
+
+def _out_of_bounds(g: UnitGraph, lab: np.ndarray, lo: int, hi: int) -> int:
+    load = np.bincount(lab, weights=g.weights.astype(float))
+    load = load[np.bincount(lab) > 0]
+    return violations(load, lo, hi)
+
+
+def _solve_units(job: CommunityJob, comps: pd.DataFrame, container: BaseGeometry, key_code: dict,
+                 by_building: dict, old_hh: dict, locked: list[str], rng: np.random.Generator,
+                 flexible: bool) -> tuple:
+    """Units, territories, graph, labels, violations and reasons for one way of splitting compounds."""
+    units, issues = build_units(comps, job.buildings, job.rules, job.code, rng, by_building, flexible,
+                                min(job.time_limit, WHOLE_EXACT_SECONDS))
+    issues = list(issues)
+    if not units or container.is_empty:
+        return units, np.zeros(0, dtype=object), None, np.zeros(0, np.int64), issues, {}
+    geoms = _safe_geoms(units, container)
+    terr = territories(geoms, container)
+    xy = shapely.get_coordinates(shapely.point_on_surface(geoms))
+    g = unit_graph(np.array([u.households for u in units]), xy, terr, job.barrier)
+    anchor, changed = _anchors(units, key_code, old_hh, locked)
+    lab, more, why = _label_components(g, job, anchor, changed, rng)
+    return units, terr, g, lab, issues + more, why
 
 
 def run_community(job: CommunityJob) -> CommunityOutcome:
-    """Partition one community into grids that tile it."""
+    """Partition one community into grids that tile it.
+
+    Compounds over the maximum are first split into grid-sized building groups;
+    when grids are then left out of bounds, the solve is repeated with their
+    buildings as separate units, so the grids can share them out freely."""
     rng = np.random.default_rng(job.seed)
     key_code, cur_members, by_building, old_hh = _anchor_keys(job)
     locked = [c for c in job.locked if c in cur_members or (job.current is not None and c in set(job.current["code"]))]
@@ -138,19 +211,16 @@ def run_community(job: CommunityJob) -> CommunityOutcome:
     if locked_rows is not None and len(locked_rows):
         container = polygonal(shapely.difference(container, shapely.union_all(locked_rows.geometry.values)))
     comps = job.compounds[~job.compounds["id"].astype(str).isin(locked_cids)]
-    units, issues = build_units(comps, job.buildings, job.rules, job.code, rng, by_building)
-    out = CommunityOutcome(violations=list(issues))
-    if units and not container.is_empty:
-        geoms = _safe_geoms(units, container)
-        terr = territories(geoms, container)
-        xy = shapely.get_coordinates(shapely.point_on_surface(geoms))
-        g = unit_graph(np.array([u.households for u in units]), xy, terr, job.barrier)
-        anchor, changed = _anchors(units, key_code, old_hh, locked)
-        lab, more = _label_components(g, job, anchor, changed, rng)
-        out.violations.extend(more)
-    else:
-        terr, g, lab = np.zeros(0, dtype=object), None, np.zeros(0, np.int64)
-    assemble(out, job, units, terr, g, lab, container, locked_rows, cur_members, locked)
+    lo, hi = job.rules.min_households, job.rules.max_households
+    best = _solve_units(job, comps, container, key_code, by_building, old_hh, locked, rng, False)
+    units, g, lab = best[0], best[2], best[3]
+    if g is not None and _out_of_bounds(g, lab, lo, hi) and any(u.building_ids is not None for u in units):
+        other = _solve_units(job, comps, container, key_code, by_building, old_hh, locked, rng, True)
+        if _out_of_bounds(other[2], other[3], lo, hi) < _out_of_bounds(g, lab, lo, hi):
+            best = other
+    units, terr, g, lab, issues, why = best
+    out = CommunityOutcome(violations=issues)
+    assemble(out, job, units, terr, g, lab, container, locked_rows, cur_members, locked, why)
     return out
 
 

@@ -22,6 +22,8 @@ from gridmap.partition.solver import Costs, UnitGraph, make_costs
 log = logging.getLogger(__name__)
 
 MAX_UNITS = 60  # a neighbourhood larger than this is left to the heuristic
+#: a whole component (or a compound's buildings) up to this many units may go to CP-SAT at once
+EXACT_MAX_UNITS = 160
 SCALE = 100
 
 
@@ -71,25 +73,38 @@ def _model(g: UnitGraph, k: int, lo: int, hi: int, costs: Costs, hint: np.ndarra
     return m, x
 
 
-def _exact(g: UnitGraph, lo: int, hi: int, rules: Rules, hint: np.ndarray | None, hint_k: int,
-           seconds: float) -> tuple[np.ndarray, int] | None:
-    """Best bounds-feasible labelling of a small connected graph, or None."""
+def exact_partition(g: UnitGraph, lo: int, hi: int, rules: Rules, hint: np.ndarray | None, hint_k: int,
+                    seconds: float, max_ks: int = 3) -> tuple[tuple[np.ndarray, int] | None, bool]:
+    """Best bounds-feasible contiguous labelling of a small connected graph, or None;
+    and whether CP-SAT proved that none exists (every admissible k infeasible)."""
     total = float(g.weights.sum())
     kmin, kmax = max(1, math.ceil(total / hi)), math.floor(total / lo) if lo > 0 else g.n
-    ks = sorted(range(kmin, min(kmax, g.n) + 1), key=lambda k: (k != hint_k, abs(total / k - rules.target)))[:3]
+    every = list(range(kmin, min(kmax, g.n) + 1))
+    if not every:
+        return None, True
+    ks = sorted(every, key=lambda k: (k != hint_k, abs(total / k - rules.target)))[:max_ks]
     deadline = time.monotonic() + seconds
-    for k in ks:
+    proved = 0
+    for n_k, k in enumerate(ks):
         left = deadline - time.monotonic()
         if left <= 0.01:
             break
+        share = left if n_k == len(ks) - 1 else left * (0.6 if n_k == 0 else 0.5)
         model, x = _model(g, k, lo, hi, make_costs(g, k, lo, hi, rules), hint if k == hint_k else None)
         solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = left
+        solver.parameters.max_time_in_seconds = share
         solver.parameters.num_workers = 1
         status = solver.solve(model)
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            return np.array([next(r for r in range(k) if solver.value(x[i][r])) for i in range(g.n)]), k
-    return None
+            return (np.array([next(r for r in range(k) if solver.value(x[i][r])) for i in range(g.n)]), k), False
+        proved += status == cp_model.INFEASIBLE
+    return None, proved == len(every)
+
+
+def _exact(g: UnitGraph, lo: int, hi: int, rules: Rules, hint: np.ndarray | None, hint_k: int,
+           seconds: float) -> tuple[np.ndarray, int] | None:
+    """Best bounds-feasible labelling of a small connected graph, or None."""
+    return exact_partition(g, lo, hi, rules, hint, hint_k, seconds)[0]
 
 
 def _ring(g: UnitGraph, lab: np.ndarray, regions: set[int]) -> set[int]:

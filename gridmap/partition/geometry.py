@@ -138,9 +138,7 @@ def _reattach_orphans(geoms: np.ndarray, terr: np.ndarray) -> np.ndarray:
             keep[np.argmax(shapely.area(parts))] = True
         terr[i] = shapely.union_all(parts[keep])
         orphans.extend(parts[~keep])
-    for _ in range(3):
-        if not orphans:
-            break
+    while orphans:  # a chain of orphans is attached one link per pass; never drop one
         tree = STRtree(terr)
         rest: list[BaseGeometry] = []
         for piece in orphans:

@@ -29,16 +29,18 @@ def polsby_popper(geom: BaseGeometry) -> float:
 
 
 def check_grid(code: str, community_code: str, households: int, geom: BaseGeometry, lo: int, hi: int,
-               locked: bool = False) -> list[Violation]:
-    """The per-grid rules: household bounds, one contiguous polygon."""
+               locked: bool = False, why: str | None = None) -> list[Violation]:
+    """The per-grid rules: household bounds, one contiguous polygon; ``why`` says why the
+    bounds could not be met (appended to a bounds violation)."""
     tag = " (locked grid, left as it is)" if locked else ""
+    tag_hh = f"{tag}: {why}" if why else tag
     out = []
     if households < lo:
         out.append(Violation("min_households", community_code, code,
-                             f"grid {code} has {households} households < min {lo}{tag}"))
+                             f"grid {code} has {households} households < min {lo}{tag_hh}"))
     if households > hi:
         out.append(Violation("max_households", community_code, code,
-                             f"grid {code} has {households} households > max {hi}{tag}"))
+                             f"grid {code} has {households} households > max {hi}{tag_hh}"))
     parts = shapely.get_num_geometries(geom)
     if parts != 1:
         out.append(Violation("contiguity", community_code, code,
@@ -67,8 +69,10 @@ def _crossings(g: UnitGraph | None, lab: np.ndarray, idx: np.ndarray) -> int:
 
 
 def assemble(out: CommunityOutcome, job: CommunityJob, units: list[Unit], terr: np.ndarray, g: UnitGraph | None, lab: np.ndarray,
-             container: BaseGeometry, locked_rows: pd.DataFrame | None, cur_members: dict, locked: list[str]) -> None:
-    """Fill a CommunityOutcome from the labelling."""
+             container: BaseGeometry, locked_rows: pd.DataFrame | None, cur_members: dict, locked: list[str],
+             why: dict[int, str] | None = None) -> None:
+    """Fill a CommunityOutcome from the labelling (``why``: region label -> reason its bounds gave way)."""
+    why = why or {}
     lo, hi = job.rules.min_households, job.rules.max_households
     regions = _regions(units, terr, lab)
     if not regions and not container.is_empty and container.area > 1.0:
@@ -86,7 +90,12 @@ def assemble(out: CommunityOutcome, job: CommunityJob, units: list[Unit], terr: 
     width = float(np.sqrt(job.geometry.area / max(len(regions), 1)))
     codes = assign_codes(job.code, xy, kept, used, width)
     for (idx, geom, hh), code in zip(regions, codes):
-        _add_grid(out, job, code, geom, hh, _crossings(g, lab, idx), lo, hi, False)
+        reason = why.get(int(lab[idx[0]])) if len(idx) else None
+        if reason is None and hh < lo and not len(idx):
+            reason = "the community has no compounds"
+        if reason is None and (hh < lo or hh > hi):
+            reason = "the solver left it out of bounds (no reason recorded)"
+        _add_grid(out, job, code, geom, hh, _crossings(g, lab, idx), lo, hi, False, reason)
         for i in idx:
             u = units[i]
             if u.building_ids is None:
@@ -100,9 +109,9 @@ def assemble(out: CommunityOutcome, job: CommunityJob, units: list[Unit], terr: 
 
 
 def _add_grid(out: CommunityOutcome, job: CommunityJob, code: str, geom: BaseGeometry, hh: int, crossings: int,
-              lo: int, hi: int, locked: bool) -> list[Violation]:
+              lo: int, hi: int, locked: bool, why: str | None = None) -> list[Violation]:
     """Append one grid and its report row."""
-    v = check_grid(code, job.code, hh, geom, lo, hi, locked)
+    v = check_grid(code, job.code, hh, geom, lo, hi, locked, why)
     out.violations.extend(v)
     out.grids.append({"code": code, "name": grid_name(job.name, code), "community_code": job.code,
                       "households": int(hh), "plan": job.plan, "geometry": geom})

@@ -14,7 +14,8 @@ from shapely.geometry.base import BaseGeometry
 
 from gridmap.partition.geometry import disjoint_units, territories, unit_graph
 from gridmap.partition.rules import Rules, Violation
-from gridmap.partition.solver import UnitGraph, component_labels, solve
+from gridmap.partition.exact import EXACT_MAX_UNITS, exact_partition
+from gridmap.partition.solver import UnitGraph, component_labels, solve, violations
 
 
 @dataclass
@@ -70,43 +71,77 @@ def _split_solve(g: UnitGraph, rules: Rules, rng: np.random.Generator) -> tuple[
     return lab, k
 
 
+def tileable(total: float, lo: float, hi: float) -> bool:
+    """Whether ``total`` households can be cut into grids each within [lo, hi] (by counting)."""
+    return total > 0 and math.ceil(total / hi) <= (math.floor(total / lo) if lo > 0 else math.inf)
+
+
+def _grid_sized(g: UnitGraph, rules: Rules, rng: np.random.Generator, seconds: float) -> tuple[np.ndarray, int] | None:
+    """Contiguous building groups each within [min, max] (each one a whole grid), or None.
+
+    The heuristic first; CP-SAT on the building graph when it leaves a group out of bounds."""
+    lo, hi = rules.min_households, rules.max_households
+    if not tileable(float(g.weights.sum()), lo, hi):
+        return None
+    lab, k, _ = solve(g, lo, hi, rules, rng)
+    load = np.bincount(lab, weights=g.weights.astype(float), minlength=k)
+    if violations(load, lo, hi) == 0:
+        return lab, k
+    if g.n > EXACT_MAX_UNITS:
+        return None
+    found, _ = exact_partition(g, lo, hi, rules, lab, k, seconds)
+    return found
+
+
 def split_compound(cid: str, households: int, geom: BaseGeometry, b: pd.DataFrame, rules: Rules,
-                   rng: np.random.Generator, previous: dict[str, str] | None) -> tuple[list[Unit], list[str]]:
-    """Split a compound over the maximum into building groups; returns units and notes."""
+                   rng: np.random.Generator, previous: dict[str, str] | None,
+                   flexible: bool = False, seconds: float = 1.0) -> tuple[list[Unit], list[str]]:
+    """Split a compound over the maximum into building groups; returns units and notes.
+
+    Groups are grid-sized (each within [min, max]) when the compound alone can be
+    tiled so; otherwise at most the maximum, to be completed by neighbouring
+    compounds. ``flexible``: one unit per building, so the community solve
+    groups the buildings itself."""
     bids = b["id"].astype(str).to_numpy()
     hh = building_households(households, b["households"].to_numpy())
     bgeom = disjoint_units(b.geometry.to_numpy(), geom)
     bgeom = np.where(shapely.is_empty(bgeom), shapely.point_on_surface(b.geometry.to_numpy()), bgeom)
     terr = territories(bgeom, geom, spacing=max(2.0, math.sqrt(geom.area / len(bids)) / 10))
-    xy = shapely.get_coordinates(shapely.point_on_surface(bgeom))
-    g = unit_graph(hh, xy, terr, None)
-    lab = _groups_from_current(bids, hh, previous, rules)
     notes: list[str] = []
+    if flexible:
+        lab = np.arange(len(bids))
+    else:
+        xy = shapely.get_coordinates(shapely.point_on_surface(bgeom))
+        g = unit_graph(hh, xy, terr, None)
+        lab = _groups_from_current(bids, hh, previous, rules)
     if lab is None:
         comp = component_labels(g.nbrs)
         lab = np.zeros(len(bids), np.int64)
         base = 0
         for c in range(int(comp.max()) + 1):
             idx = np.flatnonzero(comp == c)
-            sub, k = _split_solve(g.subgraph(idx), rules, rng)
-            lab[idx] = sub + base
-            base += k
+            sub = g.subgraph(idx)
+            found = _grid_sized(sub, rules, rng, seconds) if int(comp.max()) == 0 else None
+            lab_k = found if found is not None else _split_solve(sub, rules, rng)
+            lab[idx] = lab_k[0] + base
+            base += lab_k[1]
     units = []
     for r in np.unique(lab):
         m = lab == r
         units.append(Unit(cid, tuple(bids[m]), tuple(int(x) for x in hh[m]), int(hh[m].sum()),
                           shapely.union_all(terr[m])))
-    loads = [u.households for u in units]
-    if any(x > rules.max_households for x in loads):
-        notes.append(f"compound {cid} ({households} households) split into building groups of {loads}; "
-                     f"a single building holds more than max {rules.max_households}")
+    big = [int(x) for x in hh if x > rules.max_households]
+    if big:
+        notes.append(f"compound {cid} ({households} households) split along its buildings, but "
+                     f"{len(big)} building(s) alone hold more than max {rules.max_households} ({big})")
     return units, notes
 
 
 def build_units(compounds: pd.DataFrame, buildings: pd.DataFrame | None, rules: Rules, community_code: str,
                 rng: np.random.Generator, previous_buildings: dict[str, dict[str, str]] | None = None,
-                ) -> tuple[list[Unit], list[Violation]]:
-    """Units of one community; compounds over the maximum are split along buildings."""
+                flexible: bool = False, seconds: float = 1.0) -> tuple[list[Unit], list[Violation]]:
+    """Units of one community; compounds over the maximum are split along buildings
+    (into grid-sized groups, or with ``flexible`` into single buildings)."""
     units: list[Unit] = []
     issues: list[Violation] = []
     by_compound = {} if buildings is None or buildings.empty else dict(list(buildings.groupby("compound_id")))
@@ -121,7 +156,7 @@ def build_units(compounds: pd.DataFrame, buildings: pd.DataFrame | None, rules: 
             units.append(Unit(cid, None, None, hh, geom))
             continue
         prev = (previous_buildings or {}).get(cid)
-        parts, notes = split_compound(cid, hh, geom, b, rules, rng, prev)
+        parts, notes = split_compound(cid, hh, geom, b, rules, rng, prev, flexible, seconds)
         units.extend(parts)
         issues.extend(Violation("compound_split", community_code, None, n) for n in notes)
     return units, issues
