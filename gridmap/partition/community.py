@@ -98,7 +98,22 @@ def _safe_geoms(units: list[Unit], container: BaseGeometry) -> np.ndarray:
 WHOLE_EXACT_SECONDS = 2.0
 
 
-def _why(total: float, lo: int, hi: int, pieces: int, proved: bool, n: int, seconds: float) -> str:
+def _stranded(g: UnitGraph, names: list[str], lo: int, hi: int) -> str:
+    """Units under the minimum that cannot share a grid with any neighbour: a small unit whose
+    only neighbours are whole compounds (never split) it would push over the maximum."""
+    w = g.weights
+    out = []
+    for u in np.flatnonzero(w < lo):
+        nb = list(g.nbrs[u])
+        if nb and all(w[u] + w[v] > hi and names[v].startswith("compound ") for v in nb):
+            near = ", ".join(f"{names[v]} ({int(w[v])})" for v in nb[:3])
+            out.append(f"{names[u]} ({int(w[u])} households) touches only {near}, and with any of them "
+                       f"exceeds max {hi}")
+    return "; ".join(out[:2])
+
+
+def _why(total: float, lo: int, hi: int, pieces: int, proved: bool, n: int, seconds: float,
+         stranded: str = "") -> str:
     """Why a component's grids could not all be held within [lo, hi]."""
     total = int(total)
     if total < lo:
@@ -110,6 +125,8 @@ def _why(total: float, lo: int, hi: int, pieces: int, proved: bool, n: int, seco
     if kmin > math.floor(total / lo):
         return (f"{total} households cannot be cut into grids of {lo}-{hi}: {kmin - 1} grid(s) would hold "
                 f"{total / (kmin - 1):.0f} > max, {kmin} grids {total / kmin:.0f} < min")
+    if stranded:
+        return f"no feasible split: {stranded} (a compound within max is never split)"
     if proved:
         return (f"no feasible split: CP-SAT proved that {total} households on these {n} units admit no "
                 f"contiguous division into grids of {lo}-{hi} (compound sizes and adjacency forbid it)")
@@ -121,7 +138,8 @@ def _why(total: float, lo: int, hi: int, pieces: int, proved: bool, n: int, seco
 
 
 def _label_components(g: UnitGraph, job: CommunityJob, anchor: np.ndarray, changed: np.ndarray,
-                      rng: np.random.Generator) -> tuple[np.ndarray, list[Violation], dict[int, str]]:
+                      rng: np.random.Generator, names: list[str] | None = None,
+                      ) -> tuple[np.ndarray, list[Violation], dict[int, str]]:
     """Region label per unit, component by component; oversize units stand alone.
 
     Also returns, for regions whose component could not be held within the
@@ -164,7 +182,8 @@ def _label_components(g: UnitGraph, job: CommunityJob, anchor: np.ndarray, chang
                 sl, k = found
                 load = np.bincount(sl, weights=sub.weights.astype(float), minlength=k)
         if violations(load, lo, hi):
-            reason = _why(total, lo, hi, ncomp, proved, sub.n, spent)
+            stranded = _stranded(sub, [names[i] for i in idx], lo, hi) if names is not None else ""
+            reason = _why(total, lo, hi, ncomp, proved, sub.n, spent, stranded)
             why.update({nxt + r: reason for r in range(k)})
         lab[idx] = sl + nxt
         nxt += k
@@ -191,8 +210,38 @@ def _solve_units(job: CommunityJob, comps: pd.DataFrame, container: BaseGeometry
     xy = shapely.get_coordinates(shapely.point_on_surface(geoms))
     g = unit_graph(np.array([u.households for u in units]), xy, terr, job.barrier)
     anchor, changed = _anchors(units, key_code, old_hh, locked)
-    lab, more, why = _label_components(g, job, anchor, changed, rng)
+    names = [f"compound {u.compound_id}" if u.building_ids is None else
+             f"building group {u.building_ids[0]}{'...' if len(u.building_ids) > 1 else ''} of compound {u.compound_id}"
+             for u in units]
+    lab, more, why = _label_components(g, job, anchor, changed, rng, names)
     return units, terr, g, lab, issues + more, why
+
+
+def _tiles(terr: np.ndarray, container: BaseGeometry) -> bool:
+    """Whether territories tile the container (gaps and overlaps under 1 m²)."""
+    u = shapely.union_all(terr)
+    return float(shapely.area(terr).sum()) - u.area < 1.0 and shapely.difference(container, u).area < 1.0
+
+
+def _badness(res: tuple, lo: int, hi: int) -> tuple[int, int]:
+    """(grids out of bounds, those of them not forced by counting or exclaves) of one solve."""
+    g, lab, why = res[2], res[3], res[5]
+    return _out_of_bounds(g, lab, lo, hi), sum(1 for r in set(lab.tolist()) if why.get(r, "").startswith("no feasible"))
+
+
+def _freer_reasons(grouped: tuple, flexible: tuple) -> dict[int, str]:
+    """Reasons of the grouped solve, replaced by those of the per-building solve (the freer
+    one, whose proof is the one that holds) for the same compounds."""
+    units_g, lab_g, why_g = grouped[0], grouped[3], grouped[5]
+    units_f, lab_f, why_f = flexible[0], flexible[3], flexible[5]
+    by_cid = {u.compound_id: why_f[int(lab_f[i])] for i, u in enumerate(units_f)
+              if why_f.get(int(lab_f[i]), "").startswith("no feasible split")}
+    out = dict(why_g)
+    for i, u in enumerate(units_g):
+        r = int(lab_g[i])
+        if r in out and u.compound_id in by_cid and out[r].startswith("no feasible split"):
+            out[r] = by_cid[u.compound_id]
+    return out
 
 
 def run_community(job: CommunityJob) -> CommunityOutcome:
@@ -216,8 +265,11 @@ def run_community(job: CommunityJob) -> CommunityOutcome:
     units, g, lab = best[0], best[2], best[3]
     if g is not None and _out_of_bounds(g, lab, lo, hi) and any(u.building_ids is not None for u in units):
         other = _solve_units(job, comps, container, key_code, by_building, old_hh, locked, rng, True)
-        if _out_of_bounds(other[2], other[3], lo, hi) < _out_of_bounds(g, lab, lo, hi):
+        mine, theirs = _badness(best, lo, hi), _badness(other, lo, hi)
+        if theirs < mine and _tiles(other[1], container):
             best = other
+        elif theirs == mine and other[5]:
+            best = best[:5] + (_freer_reasons(best, other),)
     units, terr, g, lab, issues, why = best
     out = CommunityOutcome(violations=issues)
     assemble(out, job, units, terr, g, lab, container, locked_rows, cur_members, locked, why)
