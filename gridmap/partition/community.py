@@ -96,6 +96,10 @@ def _safe_geoms(units: list[Unit], container: BaseGeometry) -> np.ndarray:
 
 #: CP-SAT budget for one whole component the heuristic left out of bounds (capped by ``time_limit``).
 WHOLE_EXACT_SECONDS = 2.0
+#: ... and only when units × grids is at most this: larger models (Xinwu: 29 × 12, 35 × 10; synthetic
+#: cities: 29 × 11 up to 77 × 38) never reached a solution in that time, and cost 2 s each for nothing;
+#: every success on Xinwu was under 120.
+WHOLE_EXACT_CELLS = 200
 
 
 def _stranded(g: UnitGraph, names: list[str], lo: int, hi: int) -> str:
@@ -130,7 +134,7 @@ def _why(total: float, lo: int, hi: int, pieces: int, proved: bool, n: int, seco
     if proved:
         return (f"no feasible split: CP-SAT proved that {total} households on these {n} units admit no "
                 f"contiguous division into grids of {lo}-{hi} (compound sizes and adjacency forbid it)")
-    if n > EXACT_MAX_UNITS:
+    if seconds <= 0:
         return (f"no feasible split found: {n} units are too many for the exact solver and the heuristic "
                 f"left grids out of {lo}-{hi}")
     return (f"no feasible split found: CP-SAT found no contiguous division of {total} households on {n} "
@@ -138,7 +142,7 @@ def _why(total: float, lo: int, hi: int, pieces: int, proved: bool, n: int, seco
 
 
 def _label_components(g: UnitGraph, job: CommunityJob, anchor: np.ndarray, changed: np.ndarray,
-                      rng: np.random.Generator, names: list[str] | None = None,
+                      rng: np.random.Generator, names: list[str] | None = None, rescue_units: int | None = None,
                       ) -> tuple[np.ndarray, list[Violation], dict[int, str]]:
     """Region label per unit, component by component; oversize units stand alone.
 
@@ -170,14 +174,14 @@ def _label_components(g: UnitGraph, job: CommunityJob, anchor: np.ndarray, chang
             sl, k = repair(sub, anc, changed[idx], lo, hi, job.rules, rng)
         else:
             sl, k, _ = solve(sub, lo, hi, job.rules, rng)
-            budget = min(job.time_limit, EXACT_SECONDS_PER_UNIT * g.n)
+            budget = min(job.time_limit, EXACT_SECONDS_PER_UNIT * (rescue_units or g.n))
             sl, k = rescue(sub, sl, k, lo, hi, job.rules, budget)
         total = float(sub.weights.sum())
         load = np.bincount(sl, weights=sub.weights.astype(float), minlength=k)
         proved, spent = False, 0.0
-        if violations(load, lo, hi) and tileable(total, lo, hi) and sub.n <= EXACT_MAX_UNITS:
+        if violations(load, lo, hi) and tileable(total, lo, hi) and sub.n * k <= WHOLE_EXACT_CELLS:
             spent = min(job.time_limit, WHOLE_EXACT_SECONDS)
-            found, proved = exact_partition(sub, lo, hi, job.rules, sl, k, spent)
+            found, proved = exact_partition(sub, lo, hi, job.rules, sl, k, spent, max_ks=sub.n)
             if found is not None:
                 sl, k = found
                 load = np.bincount(sl, weights=sub.weights.astype(float), minlength=k)
@@ -198,7 +202,7 @@ def _out_of_bounds(g: UnitGraph, lab: np.ndarray, lo: int, hi: int) -> int:
 
 def _solve_units(job: CommunityJob, comps: pd.DataFrame, container: BaseGeometry, key_code: dict,
                  by_building: dict, old_hh: dict, locked: list[str], rng: np.random.Generator,
-                 flexible: bool) -> tuple:
+                 flexible: bool, rescue_units: int | None = None) -> tuple:
     """Units, territories, graph, labels, violations and reasons for one way of splitting compounds."""
     units, issues = build_units(comps, job.buildings, job.rules, job.code, rng, by_building, flexible,
                                 min(job.time_limit, WHOLE_EXACT_SECONDS))
@@ -213,8 +217,18 @@ def _solve_units(job: CommunityJob, comps: pd.DataFrame, container: BaseGeometry
     names = [f"compound {u.compound_id}" if u.building_ids is None else
              f"building group {u.building_ids[0]}{'...' if len(u.building_ids) > 1 else ''} of compound {u.compound_id}"
              for u in units]
-    lab, more, why = _label_components(g, job, anchor, changed, rng, names)
+    lab, more, why = _label_components(g, job, anchor, changed, rng, names, rescue_units)
     return units, terr, g, lab, issues + more, why
+
+
+def _split_nearby(units: list[Unit], g: UnitGraph, lab: np.ndarray, lo: int, hi: int) -> bool:
+    """Whether a grid out of bounds, or a grid within two grids of it, holds a building group of a
+    split compound (whose buildings could then be shared out to balance it)."""
+    load = np.bincount(lab, weights=g.weights.astype(float))
+    near = set(np.flatnonzero((load < lo) | (load > hi)).tolist())
+    for _ in range(2):
+        near |= {int(lab[v]) for u in np.flatnonzero(np.isin(lab, list(near))) for v in g.nbrs[u]}
+    return any(units[i].building_ids is not None for i in np.flatnonzero(np.isin(lab, list(near))))
 
 
 def _tiles(terr: np.ndarray, container: BaseGeometry) -> bool:
@@ -263,8 +277,10 @@ def run_community(job: CommunityJob) -> CommunityOutcome:
     lo, hi = job.rules.min_households, job.rules.max_households
     best = _solve_units(job, comps, container, key_code, by_building, old_hh, locked, rng, False)
     units, g, lab = best[0], best[2], best[3]
-    if g is not None and _out_of_bounds(g, lab, lo, hi) and any(u.building_ids is not None for u in units):
-        other = _solve_units(job, comps, container, key_code, by_building, old_hh, locked, rng, True)
+    if g is not None and _badness(best, lo, hi)[1] and _split_nearby(units, g, lab, lo, hi):
+        # out of bounds for no counting reason: let the grids share the split compounds' buildings out
+        # the retry's neighbourhood repair gets the first solve's budget (by its unit count), not more
+        other = _solve_units(job, comps, container, key_code, by_building, old_hh, locked, rng, True, len(units))
         mine, theirs = _badness(best, lo, hi), _badness(other, lo, hi)
         if theirs < mine and _tiles(other[1], container):
             best = other
