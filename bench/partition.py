@@ -47,7 +47,8 @@ def run_ours(layers: dict, workers: int, rules: Rules) -> dict:
     hh = r.grids["households"]
     return {"engine": "gridmap", "seconds": dt, "grids": s["grids"], "within": s["share_within_bounds"],
             "min_hh": int(hh.min()), "max_hh": int(hh.max()), "pp": s["mean_polsby_popper"],
-            "non_contig": s["non_contiguous"], "split": s["compounds_split"]}
+            "non_contig": s["non_contiguous"], "split": s["compounds_split"],
+            "relaxed": int((r.community_report["status"] == "relaxed").sum())}
 
 
 def run_spopt(layers: dict, rules: Rules) -> dict:
@@ -95,7 +96,7 @@ def run_spopt(layers: dict, rules: Rules) -> dict:
     return {"engine": "spopt MaxP", "seconds": spent, "grids": n,
             "within": float(((hh >= rules.min_households) & (hh <= rules.max_households)).mean()),
             "min_hh": int(hh.min()), "max_hh": int(hh.max()), "pp": float(np.mean(pp_all)),
-            "non_contig": nonc, "split": 0}
+            "non_contig": nonc, "split": 0, "relaxed": float("nan")}
 
 
 def load_demo(path: Path) -> dict | None:
