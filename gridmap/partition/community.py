@@ -6,6 +6,7 @@ Everything here is in the metric CRS and is a pure function of a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,9 +15,7 @@ import shapely
 import shapely.ops
 from shapely.geometry.base import BaseGeometry
 
-import math
-
-from gridmap.partition.exact import EXACT_MAX_UNITS, exact_partition, rescue
+from gridmap.partition.exact import exact_partition, rescue
 from gridmap.partition.geometry import disjoint_units, polygonal, territories, unit_graph
 from gridmap.partition.report import assemble
 from gridmap.partition.rules import Rules, Violation
