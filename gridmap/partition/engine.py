@@ -101,11 +101,14 @@ def _run(jobs: Iterator[CommunityJob], workers: int, progress: Callable[[int], N
             if progress:
                 progress(1)
         return out
+    jobs = list(jobs)
+    # largest communities first, so that no big one is left to run alone at the end
+    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i].compounds))
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run_community, job) for job in jobs]
+        futures = {i: pool.submit(run_community, jobs[i]) for i in order}
         out = []
-        for f in futures:
-            out.append(f.result())
+        for i in range(len(jobs)):
+            out.append(futures[i].result())
             if progress:
                 progress(1)
         return out

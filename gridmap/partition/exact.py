@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -25,6 +24,10 @@ MAX_UNITS = 60  # a neighbourhood larger than this is left to the heuristic
 #: a whole component (or a compound's buildings) up to this many units may go to CP-SAT at once
 EXACT_MAX_UNITS = 160
 SCALE = 100
+#: CP-SAT work units per second of budget. Budgets are given in seconds but spent in CP-SAT's
+#: deterministic time (measured here: ~0.4 work units per wall second on these small models), so a
+#: run's result does not depend on the machine's load; wall time only backs that up, at 10×.
+DET_PER_SECOND = 0.15
 
 
 def _model(g: UnitGraph, k: int, lo: int, hi: int, costs: Costs, hint: np.ndarray | None) -> tuple[cp_model.CpModel, list]:
@@ -74,7 +77,7 @@ def _model(g: UnitGraph, k: int, lo: int, hi: int, costs: Costs, hint: np.ndarra
 
 
 def exact_partition(g: UnitGraph, lo: int, hi: int, rules: Rules, hint: np.ndarray | None, hint_k: int,
-                    seconds: float, max_ks: int = 3) -> tuple[tuple[np.ndarray, int] | None, bool]:
+                    seconds: float, max_ks: int = 3, spent: list[float] | None = None) -> tuple[tuple[np.ndarray, int] | None, bool]:
     """Best bounds-feasible contiguous labelling of a small connected graph, or None;
     and whether CP-SAT proved that none exists (every admissible k infeasible)."""
     total = float(g.weights.sum())
@@ -83,18 +86,22 @@ def exact_partition(g: UnitGraph, lo: int, hi: int, rules: Rules, hint: np.ndarr
     if not every:
         return None, True
     ks = sorted(every, key=lambda k: (k != hint_k, abs(total / k - rules.target)))[:max_ks]
-    deadline = time.monotonic() + seconds
+    left = seconds * DET_PER_SECOND
     proved = 0
     for n_k, k in enumerate(ks):
-        left = deadline - time.monotonic()
-        if left <= 0.01:
+        if left <= 0.01 * DET_PER_SECOND:
             break
         share = left if n_k == len(ks) - 1 else left * (0.6 if n_k == 0 else 0.5)
         model, x = _model(g, k, lo, hi, make_costs(g, k, lo, hi, rules), hint if k == hint_k else None)
         solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = share
+        solver.parameters.max_deterministic_time = share
+        solver.parameters.max_time_in_seconds = 10 * share / DET_PER_SECOND
         solver.parameters.num_workers = 1
+        solver.parameters.random_seed = 0
         status = solver.solve(model)
+        left -= solver.deterministic_time
+        if spent is not None:
+            spent[0] += solver.deterministic_time
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return (np.array([next(r for r in range(k) if solver.value(x[i][r])) for i in range(g.n)]), k), False
         proved += status == cp_model.INFEASIBLE
@@ -102,9 +109,12 @@ def exact_partition(g: UnitGraph, lo: int, hi: int, rules: Rules, hint: np.ndarr
 
 
 def _exact(g: UnitGraph, lo: int, hi: int, rules: Rules, hint: np.ndarray | None, hint_k: int,
-           seconds: float) -> tuple[np.ndarray, int] | None:
-    """Best bounds-feasible labelling of a small connected graph, or None."""
-    return exact_partition(g, lo, hi, rules, hint, hint_k, seconds)[0]
+           seconds: float) -> tuple[tuple[np.ndarray, int] | None, float]:
+    """Best bounds-feasible labelling of a small connected graph, or None; and the seconds
+    of budget it used (deterministic time, converted)."""
+    used = [0.0]
+    found = exact_partition(g, lo, hi, rules, hint, hint_k, seconds, spent=used)[0]
+    return found, used[0] / DET_PER_SECOND
 
 
 def _ring(g: UnitGraph, lab: np.ndarray, regions: set[int]) -> set[int]:
@@ -121,9 +131,9 @@ def rescue(g: UnitGraph, labels: np.ndarray, k: int, lo: int, hi: int, rules: Ru
     with its neighbouring regions (then a second ring) exactly with CP-SAT; keep the
     result when every region of the neighbourhood fits the bounds."""
     lab = labels.copy()
-    deadline = time.monotonic() + max(time_limit, 0.0)
+    left = max(time_limit, 0.0)
     tried: set[int] = set()
-    while time.monotonic() < deadline:
+    while left > 0:
         load = np.bincount(lab, weights=g.weights.astype(float), minlength=k)
         bad = [int(r) for r in np.flatnonzero((load < lo) | (load > hi)) if int(r) not in tried]
         if not bad:
@@ -138,8 +148,8 @@ def rescue(g: UnitGraph, labels: np.ndarray, k: int, lo: int, hi: int, rules: Ru
                 break
             ids = sorted(hood)
             hint = np.searchsorted(ids, lab[idx])
-            seconds = min(deadline - time.monotonic(), 0.3)
-            found = _exact(g.subgraph(idx), lo, hi, rules, hint, len(ids), seconds)
+            found, used = _exact(g.subgraph(idx), lo, hi, rules, hint, len(ids), min(left, 0.3))
+            left -= used
             if found is not None:
                 sub, kk = found
                 new_ids = ids + list(range(k, k + max(0, kk - len(ids))))
