@@ -27,7 +27,7 @@ SCALE = 100
 #: CP-SAT work units per second of budget. Budgets are given in seconds but spent in CP-SAT's
 #: deterministic time (measured here: ~0.4 work units per wall second on these small models), so a
 #: run's result does not depend on the machine's load; wall time only backs that up, at 10×.
-DET_PER_SECOND = 0.15
+DET_PER_SECOND = 0.25
 
 
 def _model(g: UnitGraph, k: int, lo: int, hi: int, costs: Costs, hint: np.ndarray | None) -> tuple[cp_model.CpModel, list]:
