@@ -1,7 +1,7 @@
 """Exact rescue with OR-Tools CP-SAT, for components the heuristic left out of bounds.
 
 Model: x[i,r] assigns unit i to region r; each region has one root and is
-connected by a single-commodity flow from its root (each member consumes one
+connected by a flow from its root (each member consumes one
 unit of flow; flow only runs along edges inside the region); household
 bounds are hard. Objective: weighted cut boundary (compactness) plus major
 barriers inside regions. The heuristic's labelling is the hint.
@@ -30,8 +30,11 @@ SCALE = 100
 DET_PER_SECOND = 0.25
 
 
-def _model(g: UnitGraph, k: int, lo: int, hi: int, costs: Costs, hint: np.ndarray | None) -> tuple[cp_model.CpModel, list]:
-    """Build the CP-SAT model; returns (model, x)."""
+def _model(g: UnitGraph, k: int, lo: int, hi: int, costs: Costs, hint: np.ndarray | None,
+           shared_flow: bool = False) -> tuple[cp_model.CpModel, list]:
+    """Build the CP-SAT model; returns (model, x). ``shared_flow``: one flow for all regions
+    (k times fewer flow variables: smaller, faster models, but a weaker search on whole
+    components: Xinwu 320214053011, 23 units, went unsolved with it)."""
     m = cp_model.CpModel()
     n = g.n
     x = [[m.new_bool_var(f"x{i}_{r}") for r in range(k)] for i in range(n)]
@@ -45,29 +48,43 @@ def _model(g: UnitGraph, k: int, lo: int, hi: int, costs: Costs, hint: np.ndarra
         for i in range(n):
             m.add_implication(root[i][r], x[i][r])
     edges = [(i, j) for i in range(n) for j in g.nbrs[i] if i < j]
-    for r in range(k):
-        inflow: list[list] = [[] for _ in range(n)]
-        outflow: list[list] = [[] for _ in range(n)]
-        for i, j in edges:
-            for a, b in ((i, j), (j, i)):
-                f = m.new_int_var(0, n, f"f{a}_{b}_{r}")
-                m.add(f == 0).only_enforce_if(x[a][r].Not())
-                m.add(f == 0).only_enforce_if(x[b][r].Not())
-                outflow[a].append(f)
-                inflow[b].append(f)
-        for i in range(n):
-            m.add(sum(inflow[i]) - sum(outflow[i]) >= x[i][r] - n * root[i][r])
-    for r in range(k - 1):  # symmetry: roots in increasing unit order
-        m.add(sum(i * root[i][r] for i in range(n)) < sum(i * root[i][r + 1] for i in range(n)))
+    if not shared_flow:
+        for r in range(k):
+            inflow_r: list[list] = [[] for _ in range(n)]
+            outflow_r: list[list] = [[] for _ in range(n)]
+            for i, j in edges:
+                for a, b in ((i, j), (j, i)):
+                    f = m.new_int_var(0, n, f"f{a}_{b}_{r}")
+                    m.add(f == 0).only_enforce_if(x[a][r].Not())
+                    m.add(f == 0).only_enforce_if(x[b][r].Not())
+                    outflow_r[a].append(f)
+                    inflow_r[b].append(f)
+            for i in range(n):
+                m.add(sum(inflow_r[i]) - sum(outflow_r[i]) >= x[i][r] - n * root[i][r])
+    # shared_flow: one flow for all regions: it runs only along uncut edges (whose ends share a region), each
+    # unit consumes one, and only a region's root produces; so every unit is joined to its root
+    inflow: list[list] = [[] for _ in range(n)]
+    outflow: list[list] = [[] for _ in range(n)]
     terms = []
     for i, j in edges:
         length, cross = g.nbrs[i][j]
         cut = m.new_bool_var(f"c{i}_{j}")
+        if hint is not None:
+            m.add_hint(cut, bool(hint[i] != hint[j]))
         for r in range(k):
             m.add_implication(x[i][r], x[j][r]).only_enforce_if(cut.Not())
+        for a, b in ((i, j), (j, i)) if shared_flow else ():
+            f = m.new_int_var(0, n, f"f{a}_{b}")
+            m.add(f == 0).only_enforce_if(cut)
+            outflow[a].append(f)
+            inflow[b].append(f)
         terms.append(int(SCALE * costs.edge(length, cross, True)) * cut)
         if cross:
             terms.append(int(SCALE * costs.edge(length, cross, False)) * cut.Not())
+    for i in range(n) if shared_flow else ():
+        m.add(sum(inflow[i]) - sum(outflow[i]) >= 1 - n * sum(root[i]))
+    for r in range(k - 1):  # symmetry: roots in increasing unit order
+        m.add(sum(i * root[i][r] for i in range(n)) < sum(i * root[i][r + 1] for i in range(n)))
     m.minimize(sum(terms))
     if hint is not None:
         for i in range(n):
@@ -77,7 +94,8 @@ def _model(g: UnitGraph, k: int, lo: int, hi: int, costs: Costs, hint: np.ndarra
 
 
 def exact_partition(g: UnitGraph, lo: int, hi: int, rules: Rules, hint: np.ndarray | None, hint_k: int,
-                    seconds: float, max_ks: int = 3, spent: list[float] | None = None) -> tuple[tuple[np.ndarray, int] | None, bool]:
+                    seconds: float, max_ks: int = 3, spent: list[float] | None = None,
+                    shared_flow: bool = False) -> tuple[tuple[np.ndarray, int] | None, bool]:
     """Best bounds-feasible contiguous labelling of a small connected graph, or None;
     and whether CP-SAT proved that none exists (every admissible k infeasible)."""
     total = float(g.weights.sum())
@@ -92,7 +110,8 @@ def exact_partition(g: UnitGraph, lo: int, hi: int, rules: Rules, hint: np.ndarr
         if left <= 0.01 * DET_PER_SECOND:
             break
         share = left if n_k == len(ks) - 1 else left * (0.6 if n_k == 0 else 0.5)
-        model, x = _model(g, k, lo, hi, make_costs(g, k, lo, hi, rules), hint if k == hint_k else None)
+        model, x = _model(g, k, lo, hi, make_costs(g, k, lo, hi, rules), hint if k == hint_k else None,
+                          shared_flow)
         solver = cp_model.CpSolver()
         solver.parameters.max_deterministic_time = share
         solver.parameters.max_time_in_seconds = 10 * share / DET_PER_SECOND
@@ -113,7 +132,7 @@ def _exact(g: UnitGraph, lo: int, hi: int, rules: Rules, hint: np.ndarray | None
     """Best bounds-feasible labelling of a small connected graph, or None; and the seconds
     of budget it used (deterministic time, converted)."""
     used = [0.0]
-    found = exact_partition(g, lo, hi, rules, hint, hint_k, seconds, spent=used)[0]
+    found = exact_partition(g, lo, hi, rules, hint, hint_k, seconds, spent=used, shared_flow=True)[0]
     return found, used[0] / DET_PER_SECOND
 
 
