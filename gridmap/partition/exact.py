@@ -128,12 +128,12 @@ def exact_partition(g: UnitGraph, lo: int, hi: int, rules: Rules, hint: np.ndarr
 
 
 def _exact(g: UnitGraph, lo: int, hi: int, rules: Rules, hint: np.ndarray | None, hint_k: int,
-           seconds: float) -> tuple[tuple[np.ndarray, int] | None, float]:
-    """Best bounds-feasible labelling of a small connected graph, or None; and the seconds
-    of budget it used (deterministic time, converted)."""
+           seconds: float) -> tuple[tuple[np.ndarray, int] | None, bool, float]:
+    """Best bounds-feasible labelling of a small connected graph, or None; whether none exists
+    (proved); and the seconds of budget it used (deterministic time, converted)."""
     used = [0.0]
-    found = exact_partition(g, lo, hi, rules, hint, hint_k, seconds, spent=used, shared_flow=True)[0]
-    return found, used[0] / DET_PER_SECOND
+    found, proved = exact_partition(g, lo, hi, rules, hint, hint_k, seconds, spent=used, shared_flow=True)
+    return found, proved, used[0] / DET_PER_SECOND
 
 
 def _ring(g: UnitGraph, lab: np.ndarray, regions: set[int]) -> set[int]:
@@ -167,8 +167,10 @@ def rescue(g: UnitGraph, labels: np.ndarray, k: int, lo: int, hi: int, rules: Ru
                 break
             ids = sorted(hood)
             hint = np.searchsorted(ids, lab[idx])
-            found, used = _exact(g.subgraph(idx), lo, hi, rules, hint, len(ids), min(left, 0.3))
+            found, proved, used = _exact(g.subgraph(idx), lo, hi, rules, hint, len(ids), min(left, 0.3))
             left -= used
+            if found is None and not proved:
+                break  # the solver ran out of time on the first ring: the second, larger, would too
             if found is not None:
                 sub, kk = found
                 new_ids = ids + list(range(k, k + max(0, kk - len(ids))))
