@@ -216,25 +216,42 @@ def improve(g: UnitGraph, labels: np.ndarray, k: int, costs: Costs, rng: np.rand
     labels = labels.copy()
     load = np.bincount(labels, weights=g.weights.astype(float), minlength=k)
     size = np.bincount(labels, minlength=k)
+    w = g.weights
+    region, compact, crossing = costs.region, costs.compact / costs.side, costs.crossing
     for _ in range(max_passes):
         moved = 0
         for u in rng.permutation(g.n):
             a = labels[u]
             if size[a] == 1 or (fixed is not None and fixed[u]):
                 continue
-            cands = {labels[v] for v in g.nbrs[u]} - {a}
-            if not cands:
+            # per neighbouring region: cost of its edges with u when cut minus when internal
+            # (the same terms as move_delta, summed once for every candidate region)
+            diff: dict[int, float] = {}
+            for v, (length, cross) in g.nbrs[u].items():
+                lv = labels[v]
+                diff[lv] = diff.get(lv, 0.0) + compact * length - (crossing if cross else 0.0)
+            if len(diff) == 1 and a in diff or not diff:
                 continue
+            wu = float(w[u])
+            d_a = region(load[a] - wu) - region(load[a]) + diff.get(a, 0.0)
+            step = 0.0
+            if anchor is not None and anchor[u] >= 0:
+                step = costs.stability * wu / costs.mean
+                d_a += step if anchor[u] == a else 0.0
             best_b, best_d = -1, -1e-9
-            for b in cands:
-                d = move_delta(g, labels, load, u, b, costs, anchor)
+            for b, cut_b in diff.items():
+                if b == a:
+                    continue
+                d = d_a + region(load[b] + wu) - region(load[b]) - cut_b
+                if step and anchor[u] == b:
+                    d -= step
                 if d < best_d:
                     best_b, best_d = b, d
             if best_b < 0 or not _stays_connected(g, labels, u, int(size[a])):
                 continue
             labels[u] = best_b
-            load[a] -= g.weights[u]
-            load[best_b] += g.weights[u]
+            load[a] -= w[u]
+            load[best_b] += w[u]
             size[a] -= 1
             size[best_b] += 1
             moved += 1
