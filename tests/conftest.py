@@ -101,3 +101,19 @@ def client(conn: Connection, engine: Engine):
     app.dependency_overrides[get_conn] = test_conn
     with TestClient(app) as c:
         yield c
+
+
+@pytest.fixture
+def scratch_url(engine: Engine) -> Iterator[str]:
+    """URL of a second, empty database on the test server, for code that commits; dropped afterwards."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text("DROP DATABASE IF EXISTS gridmap_scratch WITH (FORCE)"))
+        c.execute(text("CREATE DATABASE gridmap_scratch"))
+    url = make_url(engine.url.render_as_string(hide_password=False)).set(database="gridmap_scratch")
+    yield url.render_as_string(hide_password=False)
+    with admin.connect() as c:
+        c.execute(text("DROP DATABASE IF EXISTS gridmap_scratch WITH (FORCE)"))

@@ -2,26 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, text
 
 from gridmap.storage import migrate
-
-
-@pytest.fixture
-def scratch_url(engine: Engine) -> Iterator[str]:
-    """A second, empty database on the test server, dropped afterwards."""
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS gridmap_migrations"))
-        conn.execute(text("CREATE DATABASE gridmap_migrations"))
-    url = make_url(str(engine.url.render_as_string(hide_password=False))).set(database="gridmap_migrations")
-    yield url.render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS gridmap_migrations WITH (FORCE)"))
 
 
 def tables(url: str) -> set[str]:

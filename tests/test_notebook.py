@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "planner_walkthrough.ipynb"
 
 
 @pytest.fixture
-def notebook_db(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def notebook_db(scratch_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A separate database, since the notebook commits what it does."""
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS gridmap_notebook WITH (FORCE)"))
-        conn.execute(text("CREATE DATABASE gridmap_notebook"))
-    url = make_url(engine.url.render_as_string(hide_password=False)).set(database="gridmap_notebook")
-    monkeypatch.setenv("GRIDMAP_DATABASE_URL", url.render_as_string(hide_password=False))
-    yield url.render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS gridmap_notebook WITH (FORCE)"))
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", scratch_url)
+    return scratch_url
 
 
 def test_walkthrough_runs(notebook_db: str, demo_file: Path) -> None:
