@@ -102,3 +102,24 @@ SERVICE_POINT_KINDS = (
     "grid_service_station",  # 网格党群服务站
     "convenience_centre",  # 便民服务中心
 )
+
+#: Chinese names of the roles, agencies and service-point kinds, for labels users read.
+ROLE_ZH = {
+    "grid_head": "网格长",
+    "grid_worker": "专职网格员",
+    "community_police": "社区民警",
+    "community_worker": "社区工作者",
+    "urban_management": "城管执法",
+    "market_regulation": "市场监管",
+    "sanitation": "环卫",
+    "volunteer": "志愿者",
+    "building_chief": "楼栋长",
+    "party_secretary": "党支部书记",
+}
+AGENCY_ZH = {"police": "公安", "urban_management": "城管", "market_regulation": "市场监管"}
+KIND_ZH = {
+    "party_service_centre": "党群服务中心",
+    "red_station": "红色驿站",
+    "grid_service_station": "网格党群服务站",
+    "convenience_centre": "便民服务中心",
+}

@@ -11,11 +11,9 @@ import typer
 
 from gridmap.cli import app, console, engine, out, run, settings
 from gridmap.errors import InvalidInput
+from gridmap.layers import AGENCY_ZH, ROLE_ZH
 
-ROLE_NAMES = {"grid_worker": "专职网格员", "community_police": "社区民警", "community_worker": "社区工作者",
-              "urban_management": "城管执法", "market_regulation": "市场监管", "sanitation": "环卫"}
-AGENCY_NAMES = {"police": "公安 police", "urban_management": "城管 urban management",
-                "market_regulation": "市场监管 market regulation"}
+AGENCY_NAMES = {agency: f"{zh} {agency.replace('_', ' ')}" for agency, zh in AGENCY_ZH.items()}
 METHOD_NAMES = {"coordinate": "坐标 coordinate", "exact_address": "精确地址 exact address",
                 "parsed_address": "结构化地址 parsed address", "fuzzy_match": "模糊匹配 fuzzy match",
                 "compound_name": "小区名 compound name"}
@@ -142,7 +140,7 @@ def _staff(staff: dict) -> list[str]:
     out = [f"网格长 Grid head {_person(staff.get('grid_head'))}"]
     for role, people in staff["workers"].items():
         if people:
-            out.append(f"网格员 Worker    {ROLE_NAMES.get(role, role)}: " + ", ".join(_person(p) for p in people))
+            out.append(f"网格员 Worker    {ROLE_ZH.get(role, role)}: " + ", ".join(_person(p) for p in people))
     if staff.get("volunteers"):
         out.append("志愿者 Volunteers " + ", ".join(_person(p) for p in staff["volunteers"]))
     if staff.get("building_chief"):
