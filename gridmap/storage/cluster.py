@@ -8,6 +8,7 @@ the server runs as the ``postgres`` system user.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import pwd
 import shutil
@@ -56,6 +57,18 @@ def check_postgis(bindir: Path) -> None:
         raise DatabaseUnavailable(f"PostGIS is not installed for PostgreSQL in {bindir}; {INSTALL_HINT}")
 
 
+#: Where clusters live when the postgres user cannot enter the project's data folder.
+FALLBACK_HOME = Path("/var/tmp/gridmap-clusters")
+
+
+def _enterable_by_all(folder: Path) -> bool:
+    """Whether every existing parent of ``folder`` lets any user pass through (o+x).
+
+    ``folder`` itself is left out: gridmap creates it and opens it up.
+    """
+    return all(os.stat(p).st_mode & 0o001 for p in folder.resolve().parents if p.exists())
+
+
 @dataclass
 class LocalCluster:
     """A PostgreSQL cluster living in ``data_dir`` and listening on 127.0.0.1:``port``."""
@@ -65,15 +78,16 @@ class LocalCluster:
 
     @property
     def pgdata(self) -> Path:
+        """The cluster's folder: ``data_dir/pg``, or, when the server runs as ``postgres`` and cannot
+        enter ``data_dir`` (e.g. a project under /root), a folder under /var/tmp named after it."""
+        if os.geteuid() == 0 and not _enterable_by_all(self.data_dir):
+            digest = hashlib.sha1(str(self.data_dir.resolve()).encode()).hexdigest()[:12]
+            return FALLBACK_HOME / digest / "pg"
         return self.data_dir / "pg"
 
     @property
     def url(self) -> str:
         return f"postgresql+psycopg2://{DB_USER}@127.0.0.1:{self.port}/{DB_NAME}"
-
-    @property
-    def log_file(self) -> Path:
-        return self.data_dir / "postgres.log"
 
     def _run(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess:
         cmd = [str(find_bindir() / args[0]), *args[1:]]
@@ -88,16 +102,13 @@ class LocalCluster:
 
     def _prepare_dir(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        home = self.pgdata.parent
+        home.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             pg = pwd.getpwnam("postgres")
-            self.data_dir.chmod(0o755)
-            os.chown(self.data_dir, pg.pw_uid, pg.pw_gid)
-            for parent in self.data_dir.resolve().parents:
-                if not os.stat(parent).st_mode & 0o001:
-                    raise DatabaseUnavailable(
-                        f"the postgres user cannot enter {parent} (mode "
-                        f"{oct(os.stat(parent).st_mode & 0o777)}); choose a data folder "
-                        "whose parents are world-executable (GRIDMAP_DATA_DIR)")
+            for folder in {self.data_dir, home, FALLBACK_HOME} & {self.data_dir, home, *home.parents}:
+                folder.chmod(0o755)
+            os.chown(home, pg.pw_uid, pg.pw_gid)
 
     def initialised(self) -> bool:
         return (self.pgdata / "PG_VERSION").exists()
@@ -153,4 +164,5 @@ class LocalCluster:
     def destroy(self) -> None:
         """Stop the server and delete its data folder."""
         self.stop()
+        shutil.rmtree(self.pgdata.parent, ignore_errors=True)
         shutil.rmtree(self.data_dir, ignore_errors=True)
