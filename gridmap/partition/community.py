@@ -15,6 +15,7 @@ import shapely
 import shapely.ops
 from shapely.geometry.base import BaseGeometry
 
+from gridmap.partition.columns import add_regions, enumerate_columns, solve_cover, with_stability
 from gridmap.partition.exact import exact_partition, rescue
 from gridmap.partition.geometry import disjoint_units, polygonal, territories, unit_graph
 from gridmap.partition.report import assemble
@@ -131,13 +132,39 @@ def _why(total: float, lo: int, hi: int, pieces: int, proved: bool, n: int, seco
     if stranded:
         return f"no feasible split: {stranded} (a compound within max is never split)"
     if proved:
-        return (f"no feasible split: CP-SAT proved that {total} households on these {n} units admit no "
-                f"contiguous division into grids of {lo}-{hi} (compound sizes and adjacency forbid it)")
+        return (f"no feasible split: every contiguous group of these {n} units was tried, and {total} households "
+                f"admit no division into grids of {lo}-{hi} (compound sizes and adjacency forbid it)")
     if seconds <= 0:
         return (f"no feasible split found: {n} units are too many for the exact solver and the heuristic "
                 f"left grids out of {lo}-{hi}")
     return (f"no feasible split found: CP-SAT found no contiguous division of {total} households on {n} "
             f"units into grids of {lo}-{hi} within {seconds:.1f} s (not proved impossible)")
+
+
+def _cover(g: UnitGraph, job: CommunityJob, rng: np.random.Generator, budget_units: int,
+           anchor: np.ndarray | None = None, changed: np.ndarray | None = None) -> tuple[np.ndarray, int, bool]:
+    """Labels of one component: the optimal cover by candidate grids when they can all be
+    listed (then the third value says whether grids out of bounds are proved unavoidable);
+    else the heuristic (or, with ``anchor``, the repaired current plan), its
+    neighbourhoods repaired by CP-SAT, offered to the cover among the listed candidates.
+    With ``anchor`` (current grid per unit, -1 if new) change costs: stability mode."""
+    lo, hi = job.rules.min_households, job.rules.max_households
+    cols = enumerate_columns(g, lo, hi, job.rules)
+    stable = anchor is not None and bool((anchor >= 0).any())
+    if stable:
+        cols = add_regions(cols, g, anchor, lo, hi, job.rules, skip=anchor < 0)
+    if not cols.complete:
+        if stable:
+            sl, k = repair(g, anchor, changed, lo, hi, job.rules, rng)
+        else:
+            sl, k, _ = solve(g, lo, hi, job.rules, rng)
+            budget = min(job.time_limit, EXACT_SECONDS_PER_UNIT * budget_units)
+            sl, k = rescue(g, sl, k, lo, hi, job.rules, budget)
+        cols = add_regions(cols, g, sl, lo, hi, job.rules)
+    if stable:
+        cols = with_stability(cols, g, anchor, job.rules)
+    lab, k, optimal = solve_cover(g, cols, max(job.time_limit, 1.0))
+    return lab, k, cols.complete and optimal
 
 
 def _label_components(g: UnitGraph, job: CommunityJob, anchor: np.ndarray, changed: np.ndarray,
@@ -170,15 +197,11 @@ def _label_components(g: UnitGraph, job: CommunityJob, anchor: np.ndarray, chang
         if (anc >= 0).any():
             _, anc = np.unique(np.where(anc >= 0, anc, -1), return_inverse=True)
             anc = anc - (1 if (anchor[idx] < 0).any() else 0)
-            sl, k = repair(sub, anc, changed[idx], lo, hi, job.rules, rng)
-        else:
-            sl, k, _ = solve(sub, lo, hi, job.rules, rng)
-            budget = min(job.time_limit, EXACT_SECONDS_PER_UNIT * (rescue_units or g.n))
-            sl, k = rescue(sub, sl, k, lo, hi, job.rules, budget)
+        sl, k, listed = _cover(sub, job, rng, rescue_units or g.n, anc, changed[idx])
         total = float(sub.weights.sum())
         load = np.bincount(sl, weights=sub.weights.astype(float), minlength=k)
-        proved, spent = False, 0.0
-        if violations(load, lo, hi) and tileable(total, lo, hi) and sub.n * k <= WHOLE_EXACT_CELLS:
+        proved, spent = listed, 0.0
+        if violations(load, lo, hi) and tileable(total, lo, hi) and sub.n * k <= WHOLE_EXACT_CELLS and not listed:
             spent = min(job.time_limit, WHOLE_EXACT_SECONDS)
             found, proved = exact_partition(sub, lo, hi, job.rules, sl, k, spent, max_ks=sub.n)
             if found is not None:

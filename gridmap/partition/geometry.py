@@ -188,7 +188,9 @@ def adjacency(terr: np.ndarray, xy: np.ndarray, barrier: BaseGeometry | None) ->
 
 def unit_graph(weights: np.ndarray, xy: np.ndarray, terr: np.ndarray, barrier: BaseGeometry | None) -> UnitGraph:
     """The unit graph of a community from its territories."""
-    return UnitGraph(np.asarray(weights, np.int64), xy, adjacency(terr, xy, barrier), float(shapely.area(terr).sum()))
+    areas = shapely.area(terr)
+    return UnitGraph(np.asarray(weights, np.int64), xy, adjacency(terr, xy, barrier), float(areas.sum()), areas,
+                     shapely.length(terr))
 
 
 def proximity_graph(weights: np.ndarray, geoms: np.ndarray, within: float) -> UnitGraph:

@@ -27,6 +27,8 @@ class UnitGraph:
     xy: np.ndarray  # representative points (n, 2), metres
     nbrs: list[dict[int, tuple[float, bool]]]  # j -> (shared boundary length m, crosses a major barrier)
     area: float  # m², of the territories together
+    areas: np.ndarray | None = None  # m² per unit territory (n,)
+    perims: np.ndarray | None = None  # m per unit territory boundary (n,)
 
     @property
     def n(self) -> int:
@@ -37,7 +39,9 @@ class UnitGraph:
         pos = {int(i): k for k, i in enumerate(idx)}
         nbrs = [{pos[j]: e for j, e in self.nbrs[i].items() if j in pos} for i in idx]
         share = float(self.weights[idx].sum()) / max(float(self.weights.sum()), 1.0)
-        return UnitGraph(self.weights[idx], self.xy[idx], nbrs, self.area * max(share, len(idx) / self.n))
+        return UnitGraph(self.weights[idx], self.xy[idx], nbrs, self.area * max(share, len(idx) / self.n),
+                         None if self.areas is None else self.areas[idx],
+                         None if self.perims is None else self.perims[idx])
 
 
 @dataclass(frozen=True)

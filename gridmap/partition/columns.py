@@ -1,0 +1,247 @@
+"""Exact partition by set partitioning over candidate grids (columns).
+
+Communities are small and a grid holds only a few units (compounds of some
+hundred households, grids of 300-500), so every connected set of units
+that could be a grid can be listed. Choosing the cheapest set of them that
+covers each unit exactly once is a set-partitioning problem that CP-SAT
+solves to optimality in milliseconds. When the list is complete, an
+optimum with a grid out of bounds proves that no partition within the
+bounds exists.
+
+A column's cost needs no geometry: its area is the sum of its territories'
+areas and its perimeter the sum of their perimeters less twice the
+boundary they share, which gives its Polsby-Popper compactness exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from scipy.sparse import csc_matrix
+
+from gridmap.partition.rules import Rules
+from gridmap.partition.solver import UnitGraph
+
+#: More candidate grids than this in one component: the list is cut short (no proof).
+MAX_COLUMNS = 40_000
+#: A candidate grid holds at most this many units.
+MAX_UNITS_PER_COLUMN = 16
+SCALE = 1000
+#: The integer program takes at most this many columns (beyond, its optimum is not proved).
+MAX_MIP_COLUMNS = 4000
+#: Columns per unit given to the first integer program.
+COLUMNS_PER_UNIT = 3
+#: A cover within bounds this close to the LP bound (relative) is kept without a proof of optimality.
+GAP = 0.01
+#: First margin on reduced costs (in cost units) for the columns given to the integer program.
+MARGIN = 0.05
+
+
+@dataclass
+class Columns:
+    """Candidate grids of one connected component."""
+
+    sets: list[tuple[int, ...]]
+    weight: np.ndarray  # households per column
+    soft: np.ndarray  # compactness, balance and barrier cost per column
+    short: np.ndarray  # households below the minimum or above the maximum, per column
+    complete: bool  # every connected set of at most the maximum households is listed
+
+    @property
+    def violation_cost(self) -> float:
+        """Cost of one grid out of bounds: more than the soft cost of any whole cover
+        (at most one column per unit), so bounds always come first."""
+        n = max((u for st in self.sets for u in st), default=0) + 1
+        return 10.0 * n * max(float(self.soft.max(initial=0.0)), 1.0)
+
+    @property
+    def cost(self) -> np.ndarray:
+        """Objective per column: out of bounds first (by how far), then the soft goals."""
+        v = self.violation_cost
+        return self.soft + np.where(self.short > 0, v * (1.0 + self.short / max(self.weight.max(initial=1), 1)), 0.0)
+
+
+def soft_cost(weight: float, area: float, perim: float, crossings: int, rules: Rules) -> float:
+    """Soft cost of one candidate grid: compactness, balance and major barriers inside.
+
+    Compactness is 1 − Polsby-Popper weighted by the grid's share of a target load,
+    so the total does not depend on how many grids there are."""
+    target = rules.target
+    pp = 4 * math.pi * area / (perim * perim) if perim > 0 else 0.0
+    cost = rules.compactness_weight * (weight / target) * (1.0 - min(pp, 1.0))
+    cost += rules.balance_weight * ((weight - target) / target) ** 2
+    return cost + rules.crossing_weight * crossings
+
+
+def _columns(sets: list[tuple[int, ...]], stats: list[tuple[float, float, float, int]], lo: float, hi: float,
+             rules: Rules, complete: bool) -> Columns:
+    weight = np.array([st[0] for st in stats], dtype=float)
+    soft = np.array([soft_cost(wt, ar, per, cr, rules) for wt, ar, per, cr in stats], dtype=float)
+    short = np.maximum(lo - weight, 0.0) + np.maximum(weight - hi, 0.0)
+    return Columns(sets, weight, soft, short, complete)
+
+
+def enumerate_columns(g: UnitGraph, lo: float, hi: float, rules: Rules,
+                      max_columns: int = MAX_COLUMNS) -> Columns:
+    """Every connected set of units holding at most ``hi`` households (each listed once;
+    singletons always, whatever they hold), with its cost.
+
+    Listing grows each set from its lowest-numbered unit, adding only higher-numbered
+    units from its exclusive neighbourhood (Wernicke's ESU), so no set comes twice;
+    a set too heavy is never extended, as households only add up."""
+    n = g.n
+    w = g.weights.astype(float)
+    area = g.areas if g.areas is not None else np.ones(n)
+    perim = g.perims if g.perims is not None else np.full(n, 4.0)
+    nbrs = g.nbrs
+    sets: list[tuple[int, ...]] = []
+    stats: list[tuple[float, float, float, int]] = []
+    complete = True
+    budget = max_columns
+
+    def extend(sub: list[int], closed: set[int], ext: list[int], root: int, wt: float, ar: float,
+               per: float, cross: int) -> None:
+        nonlocal budget, complete
+        sets.append(tuple(sub))
+        stats.append((wt, ar, per, cross))
+        budget -= 1
+        if len(sub) >= MAX_UNITS_PER_COLUMN:
+            complete = complete and not ext
+            return
+        ext = list(ext)
+        while ext:
+            if budget <= 0:
+                complete = False
+                return
+            v = ext.pop()
+            wv = wt + w[v]
+            if wv > hi:
+                continue
+            shared, cr = 0.0, 0
+            for u in sub:
+                e = nbrs[v].get(u)
+                if e is not None:
+                    shared += e[0]
+                    cr += e[1]
+            new_ext = ext + [u for u in nbrs[v] if u > root and u not in closed]
+            extend(sub + [v], closed | nbrs[v].keys(), new_ext, root, wv, ar + area[v],
+                   per + perim[v] - 2 * shared, cross + cr)
+
+    for root in range(n):
+        if budget <= 0:
+            complete = False
+            break
+        closed = {root} | nbrs[root].keys()
+        extend([root], closed, [u for u in nbrs[root] if u > root], root, w[root], area[root], perim[root], 0)
+    return _columns(sets, stats, lo, hi, rules, complete)
+
+
+def add_regions(cols: Columns, g: UnitGraph, lab: np.ndarray, lo: float, hi: float, rules: Rules,
+                skip: np.ndarray | None = None) -> Columns:
+    """The columns plus the regions of a labelling (e.g. the heuristic's, or the current
+    plan's), so that the optimum is never worse than that labelling; units where
+    ``skip`` is set belong to no region."""
+    have = set(cols.sets)
+    area = g.areas if g.areas is not None else np.ones(g.n)
+    perim = g.perims if g.perims is not None else np.full(g.n, 4.0)
+    sets, stats = [], []
+    for r in np.unique(lab if skip is None else lab[~skip]):
+        idx = tuple(int(i) for i in np.flatnonzero(lab == r))
+        if idx in have:
+            continue
+        inside = set(idx)
+        pairs = [(u, e) for u in idx for v, e in g.nbrs[u].items() if v in inside and u < v]
+        sets.append(idx)
+        stats.append((float(g.weights[list(idx)].sum()), float(area[list(idx)].sum()),
+                      float(perim[list(idx)].sum()) - 2 * sum(e[0] for _, e in pairs), sum(1 for _, e in pairs if e[1])))
+    more = _columns(sets, stats, lo, hi, rules, False)
+    return Columns(cols.sets + sets, np.concatenate([cols.weight, more.weight]), np.concatenate([cols.soft, more.soft]),
+                   np.concatenate([cols.short, more.short]), cols.complete)
+
+
+#: Stability cost of a grid that is not exactly a current grid (it takes a new code), in
+#: grids' worth of moved households.
+NEW_GRID = 0.25
+
+
+def with_stability(cols: Columns, g: UnitGraph, anchor: np.ndarray, rules: Rules) -> Columns:
+    """The columns with the cost of change added (stability mode): households a column takes
+    from other current grids than its main one, and a fixed cost when it is not exactly
+    a current grid (so untouched grids keep their codes)."""
+    w = g.weights.astype(float)
+    current = {tuple(int(i) for i in np.flatnonzero(anchor == r)) for r in np.unique(anchor[anchor >= 0])}
+    extra = np.zeros(len(cols.sets))
+    for c, st in enumerate(cols.sets):
+        by: dict[int, float] = {}
+        for u in st:
+            if anchor[u] >= 0:
+                by[int(anchor[u])] = by.get(int(anchor[u]), 0.0) + w[u]
+        moved = sum(by.values()) - max(by.values(), default=0.0)
+        extra[c] = moved / rules.target + (0.0 if st in current else NEW_GRID)
+    return Columns(cols.sets, cols.weight, cols.soft + rules.stability_weight * extra, cols.short, cols.complete)
+
+
+def _matrix(n: int, sets: list[tuple[int, ...]]) -> csc_matrix:
+    """Unit × column incidence matrix."""
+    rows = np.fromiter((u for st in sets for u in st), np.int64)
+    cols = np.repeat(np.arange(len(sets)), [len(st) for st in sets])
+    return csc_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, len(sets)))
+
+
+def _mip(a: csc_matrix, cost: np.ndarray, keep: np.ndarray, seconds: float) -> tuple[np.ndarray | None, bool]:
+    """Exact cover by the columns ``keep``: (chosen column indices, proved optimal)."""
+    sub = a[:, keep]
+    res = milp(cost[keep], constraints=LinearConstraint(sub, 1, 1), integrality=np.ones(len(keep)),
+               bounds=Bounds(0, 1), options={"time_limit": seconds, "disp": False})
+    if res.x is None:
+        return None, False
+    return keep[res.x > 0.5], res.status == 0
+
+
+def solve_cover(g: UnitGraph, cols: Columns, seconds: float) -> tuple[np.ndarray, int, bool]:
+    """Cheapest exact cover of the units by columns: (labels, k, proved optimal).
+
+    Price and branch: the LP relaxation's duals price every column; only columns whose
+    reduced cost is within a margin of the LP bound go to the integer program. When
+    the integer optimum over them (UB) is within the margin of the bound (LB), no
+    column left out can improve it (its reduced cost exceeds UB − LB), so the optimum
+    is proved; else the margin widens to UB − LB and the program is solved again."""
+    cost = np.round(SCALE * cols.cost)
+    infeasible_at = SCALE * cols.violation_cost  # any cover this dear has a grid out of bounds
+    a = _matrix(g.n, cols.sets)
+    lp = linprog(cost, A_eq=a, b_eq=np.ones(g.n), bounds=(0, 1), method="highs")
+    if lp.status != 0:
+        raise RuntimeError(f"set partitioning LP failed: {lp.message}")
+    lb = float(lp.fun)
+    reduced = cost - a.T @ lp.eqlin.marginals
+    single = np.array([len(st) == 1 for st in cols.sets])
+    # start with about COLUMNS_PER_UNIT columns per unit: fewer rarely hold a cover within bounds
+    margin = max(SCALE * MARGIN, float(np.partition(reduced, min(len(cost), COLUMNS_PER_UNIT * g.n) - 1)
+                                       [min(len(cost), COLUMNS_PER_UNIT * g.n) - 1]))
+    chosen, optimal = None, False
+    if np.all((lp.x < 1e-6) | (lp.x > 1 - 1e-6)):
+        chosen, optimal = np.flatnonzero(lp.x > 0.5), True  # the relaxation is integral: its optimum is ours
+    while not optimal:
+        keep = np.flatnonzero((reduced <= margin + 1e-6) | single)
+        chosen, optimal = _mip(a, cost, keep, seconds)
+        if chosen is None:
+            break
+        ub = float(cost[chosen].sum())
+        if ub - lb <= margin + 1e-6 or len(keep) == len(cost):
+            break  # optimal: every column left out has a reduced cost above UB - LB
+        optimal = False
+        if ub < infeasible_at and ub - lb <= GAP * lb:
+            break  # within bounds and near the bound: good enough, not proved optimal
+        # too few columns for a cover within bounds (or too far from the bound): widen
+        margin = 2 * margin if ub >= infeasible_at else ub - lb
+        if int((reduced <= margin + 1e-6).sum()) > MAX_MIP_COLUMNS:
+            break  # keep the solution found; not proved optimal
+    if chosen is None:
+        raise RuntimeError(f"set partitioning found no cover in {seconds} s")
+    lab = np.full(g.n, -1, np.int64)
+    for r, c in enumerate(chosen):
+        lab[list(cols.sets[c])] = r
+    return lab, len(chosen), optimal or lb >= infeasible_at - 1e-6
