@@ -195,7 +195,7 @@ def _mip(a: csc_matrix, cost: np.ndarray, keep: np.ndarray, seconds: float) -> t
     """Exact cover by the columns ``keep``: (chosen column indices, proved optimal)."""
     sub = a[:, keep]
     res = milp(cost[keep], constraints=LinearConstraint(sub, 1, 1), integrality=np.ones(len(keep)),
-               bounds=Bounds(0, 1), options={"time_limit": seconds, "disp": False})
+               bounds=Bounds(0, 1), options={"time_limit": seconds, "disp": False, "mip_rel_gap": GAP, "presolve": False})
     if res.x is None:
         return None, False
     return keep[res.x > 0.5], res.status == 0

@@ -90,6 +90,38 @@ def _merge_cells(cells: np.ndarray) -> BaseGeometry:
                                      grid_size=0.001)
 
 
+def _clip_local(share: np.ndarray, geoms: np.ndarray, areal: np.ndarray, container: BaseGeometry) -> np.ndarray:
+    """Each unit's Voronoi share, less the other units it overlaps, within the container.
+
+    The same as clipping every share to the community's free space, but each share is cut
+    only by the few units near it: linear in the number of units, not quadratic."""
+    shapely.prepare(container)
+    inside = shapely.contains_properly(container, share)
+    share = share.copy()
+    edge = ~inside & ~shapely.is_empty(share)
+    if edge.any():
+        share[edge] = robust(shapely.intersection, share[edge], container)
+    units = np.flatnonzero(areal)
+    if not len(units):
+        return share
+    tree = STRtree(geoms[units])
+    s_idx, u_idx = tree.query(share, predicate="intersects")
+    u_idx = units[u_idx]
+    keep = s_idx != u_idx
+    s_idx, u_idx = s_idx[keep], u_idx[keep]
+    if not len(s_idx):
+        return share
+    order = np.argsort(s_idx, kind="stable")
+    s_idx, u_idx = s_idx[order], u_idx[order]
+    starts = np.flatnonzero(np.r_[True, s_idx[1:] != s_idx[:-1]])
+    ends = np.r_[starts[1:], len(s_idx)]
+    targets = s_idx[starts]
+    others = np.array([shapely.union_all(geoms[u_idx[a:b]]) if b - a > 1 else geoms[u_idx[a]]
+                       for a, b in zip(starts, ends)], dtype=object)
+    share[targets] = robust(shapely.difference, share[targets], others)
+    return share
+
+
 def territories(geoms: np.ndarray, container: BaseGeometry, spacing: float | None = None) -> np.ndarray:
     """One territory per unit; together they tile ``container``.
 
@@ -110,19 +142,20 @@ def territories(geoms: np.ndarray, container: BaseGeometry, spacing: float | Non
     if spacing is None:
         spacing = max(4.0, float(np.sqrt(container.area / n)) / 12)
     xy, owner = _samples(geoms, spacing)
-    # GEOS Voronoi is unstable at projected magnitudes (~10^6 m): build it about a local origin
+    # GEOS Voronoi is unstable at projected magnitudes (~10^6 m), and so was clipping (Xinwu
+    # 320214052016: a whole Voronoi share came back for an empty intersection, +72,000 m² outside
+    # the community): shares are built and clipped about a local origin
     x0, y0 = np.floor(np.asarray(container.bounds[:2]))
-    local = shapely.affinity.translate(container.envelope.buffer(10), -x0, -y0)
-    cells = shapely.voronoi_polygons(shapely.multipoints(xy - [x0, y0]), extend_to=local, ordered=True)
-    cells = shapely.transform(np.asarray(cells.geoms, dtype=object), lambda c: c + [x0, y0])
+    shift = lambda g, dx, dy: shapely.transform(g, lambda c: c + [dx, dy])  # noqa: E731
+    local = shift(container, -x0, -y0)
+    xy = xy - [x0, y0]
+    cells = shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=local.envelope.buffer(10), ordered=True)
+    cells = shapely.get_parts(cells)
     owner = _cell_owners(cells, xy, owner)
     order = np.argsort(owner, kind="stable")
     bounds = np.searchsorted(owner[order], np.arange(n + 1))
     share = np.array([_merge_cells(cells[order[bounds[i]:bounds[i + 1]]]) for i in range(n)], dtype=object)
-    # clip about the local origin too: at GK magnitudes GEOS returned a whole Voronoi share for an
-    # empty intersection with the free space (Xinwu 320214052016: +72,000 m² outside the community)
-    shift = lambda g, dx, dy: shapely.transform(g, lambda c: c + [dx, dy])  # noqa: E731
-    share = shift(robust(shapely.intersection, shift(share, -x0, -y0), shift(free, -x0, -y0)), x0, y0)
+    share = shift(_clip_local(share, shift(geoms, -x0, -y0), areal, local), x0, y0)
     terr = np.where(areal, robust(shapely.union, geoms, share), share)
     return _reattach_orphans(geoms, np.array([polygonal(t) for t in terr], dtype=object))
 
