@@ -191,57 +191,70 @@ def _matrix(n: int, sets: list[tuple[int, ...]]) -> csc_matrix:
     return csc_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, len(sets)))
 
 
-def _mip(a: csc_matrix, cost: np.ndarray, keep: np.ndarray, seconds: float) -> tuple[np.ndarray | None, bool]:
-    """Exact cover by the columns ``keep``: (chosen column indices, proved optimal)."""
+def _mip(a: csc_matrix, cost: np.ndarray, keep: np.ndarray, seconds: float) -> tuple[np.ndarray | None, bool, bool]:
+    """Exact cover by the columns ``keep``: (chosen column indices or None, proved optimal,
+    proved infeasible)."""
     sub = a[:, keep]
     res = milp(cost[keep], constraints=LinearConstraint(sub, 1, 1), integrality=np.ones(len(keep)),
-               bounds=Bounds(0, 1), options={"time_limit": seconds, "disp": False, "mip_rel_gap": GAP, "presolve": False})
+               bounds=Bounds(0, 1), options={"time_limit": seconds, "disp": False, "mip_rel_gap": GAP,
+                                             "presolve": False})
     if res.x is None:
-        return None, False
-    return keep[res.x > 0.5], res.status == 0
+        return None, False, res.status == 2
+    return keep[res.x > 0.5], res.status == 0, False
 
 
-def solve_cover(g: UnitGraph, cols: Columns, seconds: float) -> tuple[np.ndarray, int, bool]:
-    """Cheapest exact cover of the units by columns: (labels, k, proved optimal).
-
-    Price and branch: the LP relaxation's duals price every column; only columns whose
-    reduced cost is within a margin of the LP bound go to the integer program. When
-    the integer optimum over them (UB) is within the margin of the bound (LB), no
-    column left out can improve it (its reduced cost exceeds UB − LB), so the optimum
-    is proved; else the margin widens to UB − LB and the program is solved again."""
-    cost = np.round(SCALE * cols.cost)
-    infeasible_at = SCALE * cols.violation_cost  # any cover this dear has a grid out of bounds
-    a = _matrix(g.n, cols.sets)
-    lp = linprog(cost, A_eq=a, b_eq=np.ones(g.n), bounds=(0, 1), method="highs")
+def _within(a: csc_matrix, cost: np.ndarray, cand: np.ndarray, n: int, seconds: float,
+            ) -> tuple[np.ndarray | None, bool]:
+    """Cheapest exact cover by the candidate columns ``cand`` (all within bounds), by price
+    and branch: the LP relaxation's duals price every column and only columns whose reduced
+    cost is within a margin of the LP bound go to the integer program; the margin widens
+    while that program has no cover. Returns (chosen columns or None, proved infeasible)."""
+    sub = a[:, cand]
+    lp = linprog(cost[cand], A_eq=sub, b_eq=np.ones(n), bounds=(0, 1), method="highs")
+    if lp.status == 2:
+        return None, True  # not even a fractional cover: no cover within bounds
     if lp.status != 0:
         raise RuntimeError(f"set partitioning LP failed: {lp.message}")
-    lb = float(lp.fun)
-    reduced = cost - a.T @ lp.eqlin.marginals
-    single = np.array([len(st) == 1 for st in cols.sets])
-    # start with about COLUMNS_PER_UNIT columns per unit: fewer rarely hold a cover within bounds
-    margin = max(SCALE * MARGIN, float(np.partition(reduced, min(len(cost), COLUMNS_PER_UNIT * g.n) - 1)
-                                       [min(len(cost), COLUMNS_PER_UNIT * g.n) - 1]))
-    chosen, optimal = None, False
     if np.all((lp.x < 1e-6) | (lp.x > 1 - 1e-6)):
-        chosen, optimal = np.flatnonzero(lp.x > 0.5), True  # the relaxation is integral: its optimum is ours
-    while not optimal:
-        keep = np.flatnonzero((reduced <= margin + 1e-6) | single)
-        chosen, optimal = _mip(a, cost, keep, seconds)
+        return cand[lp.x > 0.5], False  # the relaxation is integral: its optimum is ours
+    lb = float(lp.fun)
+    reduced = cost[cand] - sub.T @ lp.eqlin.marginals
+    ranked = np.sort(reduced)
+    margin = max(SCALE * MARGIN, float(ranked[min(len(ranked), COLUMNS_PER_UNIT * n) - 1]))
+    while True:
+        keep = cand[reduced <= margin + 1e-6]
+        chosen, _, infeasible = _mip(a, cost, keep, seconds)
+        everything = len(keep) == len(cand)
         if chosen is None:
-            break
+            if everything:
+                return None, infeasible
+            margin = max(4 * margin, float(ranked[min(len(ranked), 4 * len(keep)) - 1]))
+            continue
         ub = float(cost[chosen].sum())
-        if ub - lb <= margin + 1e-6 or len(keep) == len(cost):
-            break  # optimal: every column left out has a reduced cost above UB - LB
-        optimal = False
-        if ub < infeasible_at and ub - lb <= GAP * lb:
-            break  # within bounds and near the bound: good enough, not proved optimal
-        # too few columns for a cover within bounds (or too far from the bound): widen
-        margin = 2 * margin if ub >= infeasible_at else ub - lb
-        if int((reduced <= margin + 1e-6).sum()) > MAX_MIP_COLUMNS:
-            break  # keep the solution found; not proved optimal
+        if everything or ub - lb <= margin + 1e-6 or ub - lb <= GAP * max(lb, 1.0):
+            return chosen, False  # optimal (no column left out can improve it), or near enough
+        margin = ub - lb
+
+
+def solve_cover(g: UnitGraph, cols: Columns, seconds: float, within_only: bool = False,
+                ) -> tuple[np.ndarray | None, int, bool]:
+    """Cheapest exact cover of the units by columns: (labels, k, grids out of bounds proved
+    unavoidable among these columns).
+
+    First only columns within bounds; when they hold no cover (proved by HiGHS), grids out
+    of bounds are unavoidable, and the cover with the fewest and least far out is sought
+    among all columns within the time limit (``within_only``: not sought; labels None)."""
+    cost = np.round(SCALE * cols.cost)
+    a = _matrix(g.n, cols.sets)
+    inside = np.flatnonzero(cols.short <= 0)
+    chosen, infeasible = _within(a, cost, inside, g.n, seconds) if len(inside) else (None, True)
+    if chosen is None and within_only:
+        return None, 0, infeasible
     if chosen is None:
-        raise RuntimeError(f"set partitioning found no cover in {seconds} s")
+        chosen, _, _ = _mip(a, cost, np.arange(len(cost)), seconds)
+    if chosen is None:  # no incumbent in time: every unit alone is always a cover
+        chosen = np.flatnonzero([len(st) == 1 for st in cols.sets])
     lab = np.full(g.n, -1, np.int64)
     for r, c in enumerate(chosen):
         lab[list(cols.sets[c])] = r
-    return lab, len(chosen), optimal or lb >= infeasible_at - 1e-6
+    return lab, len(chosen), infeasible

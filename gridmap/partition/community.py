@@ -17,12 +17,12 @@ from shapely.geometry.base import BaseGeometry
 
 from gridmap.partition.columns import add_regions, enumerate_columns, solve_cover, with_stability
 from gridmap.partition.exact import exact_partition, rescue
-from gridmap.partition.geometry import disjoint_units, polygonal, territories, unit_graph
+from gridmap.partition.geometry import polygonal
 from gridmap.partition.report import assemble
 from gridmap.partition.rules import Rules, Violation
 from gridmap.partition.solver import UnitGraph, component_labels, solve, violations
 from gridmap.partition.stability import repair
-from gridmap.partition.units import Unit, build_units, tileable
+from gridmap.partition.units import Pieces, Unit, build_pieces, build_units, tileable, unit_territories
 
 
 #: CP-SAT budget per unit of the community, capped by ``time_limit``: enough for the
@@ -81,17 +81,6 @@ def _anchor_keys(job: CommunityJob) -> tuple[dict, dict, dict, dict]:
     if "households" in cm:
         old_hh = cm.groupby(cm["compound_id"].astype(str))["households"].sum().to_dict()
     return key_code, members, by_building, old_hh
-
-
-def _safe_geoms(units: list[Unit], container: BaseGeometry) -> np.ndarray:
-    """Unit geometries clipped to the container; a unit falling outside keeps a point inside."""
-    geoms = disjoint_units(np.array([u.geometry for u in units], dtype=object), container)
-    empty = shapely.is_empty(geoms)
-    if empty.any():
-        for i in np.flatnonzero(empty):
-            p = shapely.point_on_surface(units[i].geometry)
-            geoms[i] = p if container.contains(p) else shapely.ops.nearest_points(container, p)[0]
-    return geoms
 
 
 #: CP-SAT budget for one whole component the heuristic left out of bounds (capped by ``time_limit``).
@@ -222,25 +211,20 @@ def _out_of_bounds(g: UnitGraph, lab: np.ndarray, lo: int, hi: int) -> int:
     return violations(load, lo, hi)
 
 
-def _solve_units(job: CommunityJob, comps: pd.DataFrame, container: BaseGeometry, key_code: dict,
-                 by_building: dict, old_hh: dict, locked: list[str], rng: np.random.Generator,
-                 flexible: bool, rescue_units: int | None = None) -> tuple:
-    """Units, territories, graph, labels, violations and reasons for one way of splitting compounds."""
-    units, issues = build_units(comps, job.buildings, job.rules, job.code, rng, by_building, flexible,
-                                min(job.time_limit, WHOLE_EXACT_SECONDS))
-    issues = list(issues)
-    if not units or container.is_empty:
-        return units, np.zeros(0, dtype=object), None, np.zeros(0, np.int64), issues, {}
-    geoms = _safe_geoms(units, container)
-    terr = territories(geoms, container)
-    xy = shapely.get_coordinates(shapely.point_on_surface(geoms))
-    g = unit_graph(np.array([u.households for u in units]), xy, terr, job.barrier)
+def _solve_units(job: CommunityJob, pieces: Pieces, key_code: dict, by_building: dict, old_hh: dict,
+                 locked: list[str], rng: np.random.Generator, flexible: bool, rescue_units: int | None = None) -> tuple:
+    """Units, piece -> unit map, graph, labels, violations and reasons for one way of
+    splitting compounds (``flexible``: every building of a split compound a unit)."""
+    units, member, g = build_units(pieces, job.rules, rng, by_building, flexible,
+                                   min(job.time_limit, WHOLE_EXACT_SECONDS))
+    if not units:
+        return units, member, None, np.zeros(0, np.int64), [], {}
     anchor, changed = _anchors(units, key_code, old_hh, locked)
     names = [f"compound {u.compound_id}" if u.building_ids is None else
              f"building group {u.building_ids[0]}{'...' if len(u.building_ids) > 1 else ''} of compound {u.compound_id}"
              for u in units]
     lab, more, why = _label_components(g, job, anchor, changed, rng, names, rescue_units)
-    return units, terr, g, lab, issues + more, why
+    return units, member, g, lab, more, why
 
 
 def _split_nearby(units: list[Unit], g: UnitGraph, lab: np.ndarray, lo: int, hi: int) -> bool:
@@ -251,12 +235,6 @@ def _split_nearby(units: list[Unit], g: UnitGraph, lab: np.ndarray, lo: int, hi:
     for _ in range(2):
         near |= {int(lab[v]) for u in np.flatnonzero(np.isin(lab, list(near))) for v in g.nbrs[u]}
     return any(units[i].building_ids is not None for i in np.flatnonzero(np.isin(lab, list(near))))
-
-
-def _tiles(terr: np.ndarray, container: BaseGeometry) -> bool:
-    """Whether territories tile the container (gaps and overlaps under 1 m²)."""
-    u = shapely.union_all(terr)
-    return float(shapely.area(terr).sum()) - u.area < 1.0 and shapely.difference(container, u).area < 1.0
 
 
 def _badness(res: tuple, lo: int, hi: int) -> tuple[int, int]:
@@ -297,19 +275,26 @@ def run_community(job: CommunityJob) -> CommunityOutcome:
         container = polygonal(shapely.difference(container, shapely.union_all(locked_rows.geometry.values)))
     comps = job.compounds[~job.compounds["id"].astype(str).isin(locked_cids)]
     lo, hi = job.rules.min_households, job.rules.max_households
-    best = _solve_units(job, comps, container, key_code, by_building, old_hh, locked, rng, False)
+    if comps.empty or container.is_empty:
+        out = CommunityOutcome()
+        assemble(out, job, [], np.zeros(0, dtype=object), None, np.zeros(0, np.int64), container, locked_rows,
+                 cur_members, locked, {})
+        return out
+    pieces = build_pieces(comps, job.buildings, job.rules, job.code, container, job.barrier)
+    best = _solve_units(job, pieces, key_code, by_building, old_hh, locked, rng, False)
     units, g, lab = best[0], best[2], best[3]
-    if g is not None and _badness(best, lo, hi)[1] and _split_nearby(units, g, lab, lo, hi):
+    if g is not None and pieces.buildings_of and _badness(best, lo, hi)[1] and _split_nearby(units, g, lab, lo, hi):
         # out of bounds for no counting reason: let the grids share the split compounds' buildings out
         # the retry's neighbourhood repair gets the first solve's budget (by its unit count), not more
-        other = _solve_units(job, comps, container, key_code, by_building, old_hh, locked, rng, True, len(units))
+        other = _solve_units(job, pieces, key_code, by_building, old_hh, locked, rng, True, len(units))
         mine, theirs = _badness(best, lo, hi), _badness(other, lo, hi)
-        if theirs < mine and _tiles(other[1], container):
+        if theirs < mine:
             best = other
         elif theirs == mine and other[5]:
             best = best[:5] + (_freer_reasons(best, other),)
-    units, terr, g, lab, issues, why = best
-    out = CommunityOutcome(violations=issues)
+    units, member, g, lab, issues, why = best
+    terr = unit_territories(pieces, member, len(units))
+    out = CommunityOutcome(violations=list(pieces.notes) + list(issues))
     assemble(out, job, units, terr, g, lab, container, locked_rows, cur_members, locked, why)
     return out
 

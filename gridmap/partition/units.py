@@ -10,10 +10,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.ops
 from shapely.geometry.base import BaseGeometry
 
 from gridmap.partition.geometry import disjoint_units, territories, unit_graph
 from gridmap.partition.rules import Rules, Violation
+from gridmap.partition.columns import enumerate_columns, solve_cover
 from gridmap.partition.exact import EXACT_MAX_UNITS, exact_partition
 from gridmap.partition.solver import UnitGraph, component_labels, solve, violations
 
@@ -26,7 +28,7 @@ class Unit:
     building_ids: tuple[str, ...] | None  # None: the whole compound
     building_households: tuple[int, ...] | None
     households: int
-    geometry: BaseGeometry  # metric
+    geometry: BaseGeometry | None = None  # metric, when known
 
     @property
     def keys(self) -> frozenset[tuple[str, str | None]]:
@@ -79,7 +81,8 @@ def tileable(total: float, lo: float, hi: float) -> bool:
 def _grid_sized(g: UnitGraph, rules: Rules, rng: np.random.Generator, seconds: float) -> tuple[np.ndarray, int] | None:
     """Contiguous building groups each within [min, max] (each one a whole grid), or None.
 
-    The heuristic first; CP-SAT on the building graph when it leaves a group out of bounds."""
+    The heuristic first; when it leaves a group out of bounds, the optimal cover by
+    candidate groups if they can all be listed, else CP-SAT on the building graph."""
     lo, hi = rules.min_households, rules.max_households
     if not tileable(float(g.weights.sum()), lo, hi):
         return None
@@ -87,76 +90,165 @@ def _grid_sized(g: UnitGraph, rules: Rules, rng: np.random.Generator, seconds: f
     load = np.bincount(lab, weights=g.weights.astype(float), minlength=k)
     if violations(load, lo, hi) == 0:
         return lab, k
+    cols = enumerate_columns(g, lo, hi, rules)
+    if cols.complete:
+        lab, k, _ = solve_cover(g, cols, max(seconds, 1.0), within_only=True)
+        return None if lab is None else (lab, k)
     if g.n > EXACT_MAX_UNITS:
         return None
     found, _ = exact_partition(g, lo, hi, rules, lab, k, seconds)
     return found
 
 
-def split_compound(cid: str, households: int, geom: BaseGeometry, b: pd.DataFrame, rules: Rules,
-                   rng: np.random.Generator, previous: dict[str, str] | None,
-                   flexible: bool = False, seconds: float = 1.0) -> tuple[list[Unit], list[str]]:
-    """Split a compound over the maximum into building groups; returns units and notes.
+@dataclass
+class Pieces:
+    """The finest pieces of a community: whole compounds, and the buildings of compounds over
+    the maximum; their territories tile the community and their graph joins touching ones.
 
-    Groups are grid-sized (each within [min, max]) when the compound alone can be
-    tiled so; otherwise at most the maximum, to be completed by neighbouring
-    compounds. ``flexible``: one unit per building, so the community solve
-    groups the buildings itself."""
+    Units (whole compounds and building groups) are unions of pieces, so their graph is a
+    contraction of this one and no geometry is computed twice."""
+
+    compound_id: list[str]
+    building_id: list[str | None]
+    households: np.ndarray  # int64 per piece
+    terr: np.ndarray  # territory per piece (metric)
+    graph: UnitGraph
+    buildings_of: dict[str, np.ndarray]  # split compound id -> its pieces
+    notes: list[Violation]
+
+
+def _compound_buildings(cid: str, hh: int, geom: BaseGeometry, terr: BaseGeometry, b: pd.DataFrame, rules: Rules,
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Building ids, households, territories (tiling the compound's territory) and points of a
+    compound over the maximum; and notes on buildings that alone exceed it."""
     bids = b["id"].astype(str).to_numpy()
-    hh = building_households(households, b["households"].to_numpy())
+    bhh = building_households(hh, b["households"].to_numpy())
     bgeom = disjoint_units(b.geometry.to_numpy(), geom)
     bgeom = np.where(shapely.is_empty(bgeom), shapely.point_on_surface(b.geometry.to_numpy()), bgeom)
-    terr = territories(bgeom, geom, spacing=max(2.0, math.sqrt(geom.area / len(bids)) / 10))
-    notes: list[str] = []
-    if flexible:
-        lab = np.arange(len(bids))
-    else:
-        xy = shapely.get_coordinates(shapely.point_on_surface(bgeom))
-        g = unit_graph(hh, xy, terr, None)
-        lab = _groups_from_current(bids, hh, previous, rules)
-    if lab is None:
-        comp = component_labels(g.nbrs)
-        lab = np.zeros(len(bids), np.int64)
-        base = 0
-        for c in range(int(comp.max()) + 1):
-            idx = np.flatnonzero(comp == c)
-            sub = g.subgraph(idx)
-            found = _grid_sized(sub, rules, rng, seconds) if int(comp.max()) == 0 else None
-            lab_k = found if found is not None else _split_solve(sub, rules, rng)
-            lab[idx] = lab_k[0] + base
-            base += lab_k[1]
-    units = []
-    for r in np.unique(lab):
-        m = lab == r
-        units.append(Unit(cid, tuple(bids[m]), tuple(int(x) for x in hh[m]), int(hh[m].sum()),
-                          shapely.union_all(terr[m])))
-    big = [int(x) for x in hh if x > rules.max_households]
+    bterr = territories(bgeom, terr, spacing=max(2.0, math.sqrt(geom.area / len(bids)) / 10))
+    xy = shapely.get_coordinates(shapely.point_on_surface(bgeom))
+    notes = []
+    big = [int(x) for x in bhh if x > rules.max_households]
     if big:
-        notes.append(f"compound {cid} ({households} households) split along its buildings, but "
+        notes.append(f"compound {cid} ({hh} households) split along its buildings, but "
                      f"{len(big)} building(s) alone hold more than max {rules.max_households} ({big})")
-    return units, notes
+    return bids, bhh, bterr, xy, notes
 
 
-def build_units(compounds: pd.DataFrame, buildings: pd.DataFrame | None, rules: Rules, community_code: str,
-                rng: np.random.Generator, previous_buildings: dict[str, dict[str, str]] | None = None,
-                flexible: bool = False, seconds: float = 1.0) -> tuple[list[Unit], list[Violation]]:
-    """Units of one community; compounds over the maximum are split along buildings
-    (into grid-sized groups, or with ``flexible`` into single buildings)."""
-    units: list[Unit] = []
-    issues: list[Violation] = []
+def build_pieces(compounds: pd.DataFrame, buildings: pd.DataFrame | None, rules: Rules, community_code: str,
+                 container: BaseGeometry, barrier: BaseGeometry | None) -> Pieces:
+    """Territories of the compounds in the container, those of compounds over the maximum cut
+    among their buildings, and the graph of all pieces."""
+    cids = compounds["id"].astype(str).to_numpy()
+    hh = compounds["households"].to_numpy().astype(np.int64)
+    geoms = safe_geoms(compounds.geometry.to_numpy(), container)
+    cterr = territories(geoms, container)
+    cxy = shapely.get_coordinates(shapely.point_on_surface(geoms))
     by_compound = {} if buildings is None or buildings.empty else dict(list(buildings.groupby("compound_id")))
-    for cid, hh, geom in zip(compounds["id"].astype(str), compounds["households"], compounds.geometry):
-        hh = int(hh)
+    out_c, out_b, out_h, out_t, out_xy = [], [], [], [], []
+    buildings_of: dict[str, np.ndarray] = {}
+    notes: list[Violation] = []
+    for i, cid in enumerate(cids):
         b = by_compound.get(cid)
-        if hh <= rules.max_households or b is None or len(b) < 2:
-            if hh > rules.max_households:
-                issues.append(Violation("max_households", community_code, None,
-                                        f"compound {cid} has {hh} households > max {rules.max_households} "
-                                        f"and {0 if b is None else len(b)} building(s); it cannot be split"))
-            units.append(Unit(cid, None, None, hh, geom))
+        if hh[i] > rules.max_households and (b is None or len(b) < 2):
+            notes.append(Violation("max_households", community_code, None,
+                                   f"compound {cid} has {hh[i]} households > max {rules.max_households} "
+                                   f"and {0 if b is None else len(b)} building(s); it cannot be split"))
+        if hh[i] <= rules.max_households or b is None or len(b) < 2 or shapely.get_dimensions(geoms[i]) < 2:
+            out_c.append(cid), out_b.append(None), out_h.append(hh[i]), out_t.append(cterr[i]), out_xy.append(cxy[i])
             continue
-        prev = (previous_buildings or {}).get(cid)
-        parts, notes = split_compound(cid, hh, geom, b, rules, rng, prev, flexible, seconds)
-        units.extend(parts)
-        issues.extend(Violation("compound_split", community_code, None, n) for n in notes)
-    return units, issues
+        bids, bhh, bterr, bxy, more = _compound_buildings(cid, int(hh[i]), geoms[i], cterr[i], b, rules)
+        notes.extend(Violation("compound_split", community_code, None, n) for n in more)
+        buildings_of[cid] = np.arange(len(out_c), len(out_c) + len(bids))
+        out_c.extend([cid] * len(bids)), out_b.extend(bids.tolist()), out_h.extend(bhh.tolist())
+        out_t.extend(bterr), out_xy.extend(bxy)
+    terr = np.array(out_t, dtype=object)
+    xy = np.array(out_xy, dtype=float).reshape(-1, 2)
+    weights = np.array(out_h, dtype=np.int64)
+    graph = unit_graph(weights, xy, terr, barrier) if len(terr) else UnitGraph(weights, xy, [], 0.0)
+    return Pieces(out_c, out_b, weights, terr, graph, buildings_of, notes)
+
+
+def safe_geoms(geoms: np.ndarray, container: BaseGeometry) -> np.ndarray:
+    """Geometries clipped to the container and made disjoint; one falling outside keeps a point inside."""
+    out = disjoint_units(np.asarray(geoms, dtype=object), container)
+    empty = shapely.is_empty(out)
+    for i in np.flatnonzero(empty):
+        p = shapely.point_on_surface(geoms[i])
+        out[i] = p if container.contains(p) else shapely.ops.nearest_points(container, p)[0]
+    return out
+
+
+def contract(g: UnitGraph, member: np.ndarray, k: int) -> UnitGraph:
+    """The graph of units made of pieces (``member``: unit per piece): households, areas and
+    shared boundaries add up; an edge crosses a barrier if any of its piece edges does."""
+    w = np.bincount(member, weights=g.weights.astype(float), minlength=k)
+    pw = g.weights.astype(float) + 1.0
+    xy = np.stack([np.bincount(member, weights=g.xy[:, d] * pw, minlength=k) for d in (0, 1)], axis=1)
+    xy /= np.bincount(member, weights=pw, minlength=k)[:, None]
+    nbrs: list[dict[int, tuple[float, bool]]] = [{} for _ in range(k)]
+    internal = np.zeros(k)
+    for u, nb in enumerate(g.nbrs):
+        a = int(member[u])
+        for v, (length, cross) in nb.items():
+            b = int(member[v])
+            if a == b:
+                internal[a] += length / 2  # each internal edge is seen from both ends
+                continue
+            old = nbrs[a].get(b)
+            nbrs[a][b] = (length, cross) if old is None else (old[0] + length, old[1] or cross)
+    areas = np.bincount(member, weights=g.areas, minlength=k) if g.areas is not None else None
+    perims = np.bincount(member, weights=g.perims, minlength=k) - 2 * internal if g.perims is not None else None
+    return UnitGraph(w.astype(np.int64), xy, nbrs, g.area, areas, perims)
+
+
+def build_units(p: Pieces, rules: Rules, rng: np.random.Generator,
+                previous_buildings: dict[str, dict[str, str]] | None = None, flexible: bool = False,
+                seconds: float = 1.0) -> tuple[list[Unit], np.ndarray, UnitGraph]:
+    """Units of one community from its pieces: whole compounds, and compounds over the maximum
+    as building groups (grid-sized when the compound alone can be tiled so, else at most
+    the maximum), or with ``flexible`` as single buildings; with the piece -> unit map and
+    the units' graph."""
+    member = np.full(len(p.households), -1, np.int64)
+    units: list[Unit] = []
+    for i, cid in enumerate(p.compound_id):
+        if p.building_id[i] is None:
+            member[i] = len(units)
+            units.append(Unit(cid, None, None, int(p.households[i]), None))
+    for cid, idx in p.buildings_of.items():
+        bids = np.array([p.building_id[i] for i in idx])
+        hh = p.households[idx]
+        lab = np.arange(len(idx)) if flexible else _groups_from_current(bids, hh, (previous_buildings or {}).get(cid),
+                                                                         rules)
+        if lab is None:
+            g = p.graph.subgraph(idx)
+            comp = component_labels(g.nbrs)
+            lab = np.zeros(len(idx), np.int64)
+            base = 0
+            for c in range(int(comp.max()) + 1):
+                sub_idx = np.flatnonzero(comp == c)
+                sub = g.subgraph(sub_idx)
+                found = _grid_sized(sub, rules, rng, seconds) if int(comp.max()) == 0 else None
+                lab_k = found if found is not None else _split_solve(sub, rules, rng)
+                lab[sub_idx] = lab_k[0] + base
+                base += lab_k[1]
+        for r in np.unique(lab):
+            m = lab == r
+            member[idx[m]] = len(units)
+            units.append(Unit(cid, tuple(bids[m]), tuple(int(x) for x in hh[m]), int(hh[m].sum()), None))
+    if not len(member):
+        return units, member, p.graph
+    if len(units) == len(member) and (member == np.arange(len(member))).all():
+        return units, member, p.graph
+    return units, member, contract(p.graph, member, len(units))
+
+
+def unit_territories(p: Pieces, member: np.ndarray, k: int) -> np.ndarray:
+    """Territory per unit: its piece's, or the union of its pieces'."""
+    order = np.argsort(member, kind="stable")
+    bounds = np.searchsorted(member[order], np.arange(k + 1))
+    out = np.empty(k, dtype=object)
+    for u in range(k):
+        idx = order[bounds[u]:bounds[u + 1]]
+        out[u] = p.terr[idx[0]] if len(idx) == 1 else shapely.union_all(p.terr[idx])
+    return out
