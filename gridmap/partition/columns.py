@@ -205,7 +205,7 @@ def _mip(a: csc_matrix, cost: np.ndarray, keep: np.ndarray, seconds: float) -> t
 
 def _within(a: csc_matrix, cost: np.ndarray, cand: np.ndarray, n: int, seconds: float,
             ) -> tuple[np.ndarray | None, bool]:
-    """Cheapest exact cover by the candidate columns ``cand`` (all within bounds), by price
+    """Cheapest exact cover by the candidate columns ``cand``, by price
     and branch: the LP relaxation's duals price every column and only columns whose reduced
     cost is within a margin of the LP bound go to the integer program; the margin widens
     while that program has no cover. Returns (chosen columns or None, proved infeasible)."""
@@ -251,7 +251,7 @@ def solve_cover(g: UnitGraph, cols: Columns, seconds: float, within_only: bool =
     if chosen is None and within_only:
         return None, 0, infeasible
     if chosen is None:
-        chosen, _, _ = _mip(a, cost, np.arange(len(cost)), seconds)
+        chosen, _ = _within(a, cost, np.arange(len(cost)), g.n, seconds)
     if chosen is None:  # no incumbent in time: every unit alone is always a cover
         chosen = np.flatnonzero([len(st) == 1 for st in cols.sets])
     lab = np.full(g.n, -1, np.int64)

@@ -72,8 +72,9 @@ def _cell_owners(cells: np.ndarray, xy: np.ndarray, owner: np.ndarray) -> np.nda
     return out
 
 
-def _merge_cells(cells: np.ndarray) -> BaseGeometry:
-    """Union of Voronoi cells: fast coverage union, full overlay when GEOS finds bad noding."""
+def dissolve_tiles(cells: np.ndarray) -> BaseGeometry:
+    """Union of polygons that tile (Voronoi cells, territories): fast coverage union, full
+    overlay when GEOS finds bad noding."""
     if not len(cells):
         return shapely.Polygon()
     try:
@@ -154,7 +155,7 @@ def territories(geoms: np.ndarray, container: BaseGeometry, spacing: float | Non
     owner = _cell_owners(cells, xy, owner)
     order = np.argsort(owner, kind="stable")
     bounds = np.searchsorted(owner[order], np.arange(n + 1))
-    share = np.array([_merge_cells(cells[order[bounds[i]:bounds[i + 1]]]) for i in range(n)], dtype=object)
+    share = np.array([dissolve_tiles(cells[order[bounds[i]:bounds[i + 1]]]) for i in range(n)], dtype=object)
     share = shift(_clip_local(share, shift(geoms, -x0, -y0), areal, local), x0, y0)
     terr = np.where(areal, robust(shapely.union, geoms, share), share)
     return _reattach_orphans(geoms, np.array([polygonal(t) for t in terr], dtype=object))

@@ -14,6 +14,7 @@ from shapely.geometry.base import BaseGeometry
 from typing import TYPE_CHECKING
 
 from gridmap.partition.codes import assign_codes, grid_name
+from gridmap.partition.geometry import dissolve_tiles
 from gridmap.partition.rules import Violation
 from gridmap.partition.solver import UnitGraph
 
@@ -55,7 +56,7 @@ def _regions(units: list[Unit], terr: np.ndarray, lab: np.ndarray) -> list[tuple
     for r in range(int(lab.max()) + 1 if len(lab) else 0):
         idx = np.flatnonzero(lab == r)
         if len(idx):
-            geom = shapely.union_all(terr[idx])
+            geom = terr[idx[0]] if len(idx) == 1 else dissolve_tiles(terr[idx])
             out.append((idx, geom, int(sum(units[i].households for i in idx))))
     return out
 

@@ -13,7 +13,7 @@ import shapely
 import shapely.ops
 from shapely.geometry.base import BaseGeometry
 
-from gridmap.partition.geometry import disjoint_units, territories, unit_graph
+from gridmap.partition.geometry import disjoint_units, dissolve_tiles, territories, unit_graph
 from gridmap.partition.rules import Rules, Violation
 from gridmap.partition.columns import enumerate_columns, solve_cover
 from gridmap.partition.exact import EXACT_MAX_UNITS, exact_partition
@@ -250,5 +250,5 @@ def unit_territories(p: Pieces, member: np.ndarray, k: int) -> np.ndarray:
     out = np.empty(k, dtype=object)
     for u in range(k):
         idx = order[bounds[u]:bounds[u + 1]]
-        out[u] = p.terr[idx[0]] if len(idx) == 1 else shapely.union_all(p.terr[idx])
+        out[u] = p.terr[idx[0]] if len(idx) == 1 else dissolve_tiles(p.terr[idx])
     return out
