@@ -33,6 +33,9 @@ MAX_UNITS_PER_COLUMN = 16
 SCALE = 1000
 #: The integer program takes at most this many columns (beyond, its optimum is not proved).
 MAX_MIP_COLUMNS = 4000
+#: Relative gap when grids out of bounds are unavoidable: their cost dominates the objective,
+#: so the default gap would leave the soft goals (and stability) unattended.
+VIOLATION_GAP = 1e-5
 #: Components of at most this many units are probed by CP-SAT when the integer program finds
 #: no cover: on such small, tight instances it proves infeasibility in milliseconds where
 #: branch and bound took seconds (Xinwu 320214053012: 16 units, 1689 columns, 4.4 s).
@@ -116,7 +119,7 @@ def enumerate_columns(g: UnitGraph, lo: float, hi: float, rules: Rules,
     def extend(sub: list[int], closed: set[int], ext: list[int], root: int, wt: float, ar: float,
                per: float, cross: int) -> None:
         nonlocal budget, complete
-        sets.append(tuple(sub))
+        sets.append(tuple(sorted(sub)))  # sorted: a set is looked up by its members
         stats.append((wt, ar, per, cross))
         budget -= 1
         if len(sub) >= MAX_UNITS_PER_COLUMN:
@@ -204,12 +207,13 @@ def _matrix(n: int, sets: list[tuple[int, ...]]) -> csc_matrix:
     return csc_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, len(sets)))
 
 
-def _mip(a: csc_matrix, cost: np.ndarray, keep: np.ndarray, seconds: float) -> tuple[np.ndarray | None, bool, bool]:
+def _mip(a: csc_matrix, cost: np.ndarray, keep: np.ndarray, seconds: float, gap: float = 0.0,
+         ) -> tuple[np.ndarray | None, bool, bool]:
     """Exact cover by the columns ``keep``: (chosen column indices or None, proved optimal,
     proved infeasible)."""
     sub = a[:, keep]
     res = milp(cost[keep], constraints=LinearConstraint(sub, 1, 1), integrality=np.ones(len(keep)),
-               bounds=Bounds(0, 1), options={"time_limit": seconds, "disp": False, "mip_rel_gap": GAP,
+               bounds=Bounds(0, 1), options={"time_limit": seconds, "disp": False, "mip_rel_gap": gap or GAP,
                                              "presolve": False})
     if res.x is None:
         return None, False, res.status == 2
@@ -255,11 +259,13 @@ def _cp_cover(a: csc_matrix, cost: np.ndarray | None, cand: np.ndarray, seconds:
 
 
 def _within(a: csc_matrix, cost: np.ndarray, cand: np.ndarray, n: int, seconds: float,
-            ) -> tuple[np.ndarray | None, bool]:
+            start: np.ndarray | None = None, gap: float = 0.0) -> tuple[np.ndarray | None, bool]:
     """Cheapest exact cover by the candidate columns ``cand``, by price
     and branch: the LP relaxation's duals price every column and only columns whose reduced
     cost is within a margin of the LP bound go to the integer program; the margin widens
-    while that program has no cover. Returns (chosen columns or None, proved infeasible)."""
+    while that program has no cover. A cover within ``gap`` (relative; default GAP) of the
+    bound is kept. ``start``: a cover to keep unless a cheaper one is found
+    (the current plan, in stability mode). Returns (chosen columns or None, proved infeasible)."""
     sub = a[:, cand]
     lp = linprog(cost[cand], A_eq=sub, b_eq=np.ones(n), bounds=(0, 1), method="highs")
     if lp.status == 2:
@@ -269,13 +275,17 @@ def _within(a: csc_matrix, cost: np.ndarray, cand: np.ndarray, n: int, seconds: 
     if np.all((lp.x < 1e-6) | (lp.x > 1 - 1e-6)):
         return cand[lp.x > 0.5], False  # the relaxation is integral: its optimum is ours
     lb = float(lp.fun)
+    incumbent = start if start is not None and np.isin(start, cand).all() else None
+    gap = gap or GAP
+    if incumbent is not None and float(cost[incumbent].sum()) - lb <= gap * max(lb, 1.0):
+        return incumbent, False  # the given cover is as good as any, near enough
     reduced = cost[cand] - sub.T @ lp.eqlin.marginals
     ranked = np.sort(reduced)
     margin = max(SCALE * MARGIN, float(ranked[min(len(ranked), COLUMNS_PER_UNIT * n) - 1]))
-    probed, incumbent = False, None
+    probed = False
     while True:
         keep = cand[reduced <= margin + 1e-6]
-        chosen, _, infeasible = _mip(a, cost, keep, min(seconds, MIP_SECONDS))
+        chosen, _, infeasible = _mip(a, cost, keep, min(seconds, MIP_SECONDS), gap)
         everything = len(keep) == len(cand)
         if chosen is None:
             if incumbent is not None:
@@ -296,23 +306,39 @@ def _within(a: csc_matrix, cost: np.ndarray, cand: np.ndarray, n: int, seconds: 
         if incumbent is not None and cost[incumbent].sum() < cost[chosen].sum():
             chosen = incumbent
         ub = float(cost[chosen].sum())
-        if everything or ub - lb <= margin + 1e-6 or ub - lb <= GAP * max(lb, 1.0):
+        if everything or ub - lb <= margin + 1e-6 or ub - lb <= gap * max(lb, 1.0):
             return chosen, False  # optimal (no column left out can improve it), or near enough
         margin = ub - lb
 
 
+def _hint_columns(cols: Columns, hint: np.ndarray) -> np.ndarray | None:
+    """The columns that are the regions of labelling ``hint`` (units at -1 alone), if all listed."""
+    index = {st: i for i, st in enumerate(cols.sets)}
+    out = []
+    for r in np.unique(hint):
+        idx = np.flatnonzero(hint == r)
+        sets = [(int(i),) for i in idx] if r < 0 else [tuple(int(i) for i in idx)]
+        for st in sets:
+            if st not in index:
+                return None
+            out.append(index[st])
+    return np.array(out, np.int64)
+
+
 def solve_cover(g: UnitGraph, cols: Columns, seconds: float, within_only: bool = False,
-                ) -> tuple[np.ndarray | None, int, bool]:
+                hint: np.ndarray | None = None) -> tuple[np.ndarray | None, int, bool]:
     """Cheapest exact cover of the units by columns: (labels, k, grids out of bounds proved
     unavoidable among these columns).
 
     First only columns within bounds; when they hold no cover (proved by HiGHS), grids out
     of bounds are unavoidable, and the cover with the fewest and least far out is sought
-    among all columns within the time limit (``within_only``: not sought; labels None)."""
+    among all columns within the time limit (``within_only``: not sought; labels None).
+    ``hint``: a labelling (the current plan) kept unless a cheaper cover is found."""
     cost = np.round(SCALE * cols.cost)
     a = _matrix(g.n, cols.sets)
     inside = np.flatnonzero(cols.short <= 0)
-    chosen, infeasible = _within(a, cost, inside, g.n, seconds) if len(inside) else (None, True)
+    start = _hint_columns(cols, hint) if hint is not None else None
+    chosen, infeasible = _within(a, cost, inside, g.n, seconds, start) if len(inside) else (None, True)
     if chosen is None and within_only:
         return None, 0, infeasible
     if chosen is None:  # the fewest, least far out of bounds. The LP bound ignores the bounds
@@ -321,9 +347,10 @@ def solve_cover(g: UnitGraph, cols: Columns, seconds: float, within_only: bool =
         every = np.arange(len(cost))
         if g.n <= PROBE_UNITS // 2:
             chosen, _ = _cp_cover(a, cost, every, min(seconds, PROBE_SECONDS),
-                                  hint=np.flatnonzero([len(st) == 1 for st in cols.sets]))
+                                  hint=start if start is not None else
+                                  np.flatnonzero([len(st) == 1 for st in cols.sets]))
         if chosen is None:
-            chosen, _ = _within(a, cost, every, g.n, min(seconds, PROBE_SECONDS))
+            chosen, _ = _within(a, cost, every, g.n, min(seconds, PROBE_SECONDS), start, VIOLATION_GAP)
     if chosen is None:  # no incumbent in time: every unit alone is always a cover
         chosen = np.flatnonzero([len(st) == 1 for st in cols.sets])
     lab = np.full(g.n, -1, np.int64)

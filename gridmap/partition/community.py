@@ -152,7 +152,7 @@ def _cover(g: UnitGraph, job: CommunityJob, rng: np.random.Generator, budget_uni
         cols = add_regions(cols, g, sl, lo, hi, job.rules)
     if stable:
         cols = with_stability(cols, g, anchor, job.rules)
-    lab, k, optimal = solve_cover(g, cols, max(job.time_limit, 1.0))
+    lab, k, optimal = solve_cover(g, cols, max(job.time_limit, 1.0), hint=anchor if stable else None)
     return lab, k, cols.complete and optimal
 
 
