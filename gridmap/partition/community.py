@@ -1,4 +1,4 @@
-"""Partition one community (社区): units → territories → graph → labels → grids.
+"""Partition one community (社区): pieces → territories → graph → units → cover → grids.
 
 Everything here is in the metric CRS and is a pure function of a
 :class:`CommunityJob`, so communities can run in parallel processes.
