@@ -45,10 +45,15 @@ def run_ours(layers: dict, workers: int, rules: Rules) -> dict:
     dt = time.perf_counter() - t
     s = r.summary()
     hh = r.grids["households"]
+    split = r.members.loc[r.members["building_id"].notna(), "compound_id"].unique()
+    size = layers["compounds"].set_index(layers["compounds"]["id"].astype(str))["households"]
+    unproved = sum(1 for v in r.violations if "not proved" in v.detail or "no feasible split found" in v.detail)
     return {"engine": "gridmap", "seconds": dt, "grids": s["grids"], "within": s["share_within_bounds"],
             "min_hh": int(hh.min()), "max_hh": int(hh.max()), "pp": s["mean_polsby_popper"],
             "non_contig": s["non_contiguous"], "split": s["compounds_split"],
-            "relaxed": int((r.community_report["status"] == "relaxed").sum())}
+            "split_below_max": int((size.reindex(split.astype(str)) <= rules.max_households).sum()),
+            "relaxed": int((r.community_report["status"] == "relaxed").sum()), "unproved": unproved,
+            "gaps_m2": s["gaps_m2"], "overlaps_m2": s["overlaps_m2"]}
 
 
 def run_spopt(layers: dict, rules: Rules) -> dict:
@@ -96,7 +101,8 @@ def run_spopt(layers: dict, rules: Rules) -> dict:
     return {"engine": "spopt MaxP", "seconds": spent, "grids": n,
             "within": float(((hh >= rules.min_households) & (hh <= rules.max_households)).mean()),
             "min_hh": int(hh.min()), "max_hh": int(hh.max()), "pp": float(np.mean(pp_all)),
-            "non_contig": nonc, "split": 0, "relaxed": float("nan")}
+            "non_contig": nonc, "split": 0, "split_below_max": 0, "relaxed": float("nan"),
+            "unproved": float("nan"), "gaps_m2": float("nan"), "overlaps_m2": float("nan")}
 
 
 def load_demo(path: Path) -> dict | None:
