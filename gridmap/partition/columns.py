@@ -78,22 +78,25 @@ class Columns:
         return self.soft + np.where(self.short > 0, v * (1.0 + self.short / max(self.weight.max(initial=1), 1)), 0.0)
 
 
-def soft_cost(weight: float, area: float, perim: float, crossings: int, rules: Rules) -> float:
-    """Soft cost of one candidate grid: compactness, balance and major barriers inside.
+def soft_cost(weight: np.ndarray, area: np.ndarray, perim: np.ndarray, crossings: np.ndarray,
+              rules: Rules) -> np.ndarray:
+    """Soft cost of candidate grids: compactness, balance and major barriers inside.
 
     Compactness is 1 − Polsby-Popper weighted by the grid's share of a target load,
     so the total does not depend on how many grids there are."""
     target = rules.target
-    pp = 4 * math.pi * area / (perim * perim) if perim > 0 else 0.0
-    cost = rules.compactness_weight * (weight / target) * (1.0 - min(pp, 1.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pp = np.where(perim > 0, 4 * math.pi * area / (perim * perim), 0.0)
+    cost = rules.compactness_weight * (weight / target) * (1.0 - np.minimum(pp, 1.0))
     cost += rules.balance_weight * ((weight - target) / target) ** 2
     return cost + rules.crossing_weight * crossings
 
 
 def _columns(sets: list[tuple[int, ...]], stats: list[tuple[float, float, float, int]], lo: float, hi: float,
              rules: Rules, complete: bool) -> Columns:
-    weight = np.array([st[0] for st in stats], dtype=float)
-    soft = np.array([soft_cost(wt, ar, per, cr, rules) for wt, ar, per, cr in stats], dtype=float)
+    st = np.array(stats, dtype=float).reshape(-1, 4)
+    weight = st[:, 0]
+    soft = soft_cost(weight, st[:, 1], st[:, 2], st[:, 3], rules)
     short = np.maximum(lo - weight, 0.0) + np.maximum(weight - hi, 0.0)
     return Columns(sets, weight, soft, short, complete)
 
@@ -107,9 +110,10 @@ def enumerate_columns(g: UnitGraph, lo: float, hi: float, rules: Rules,
     units from its exclusive neighbourhood (Wernicke's ESU), so no set comes twice;
     a set too heavy is never extended, as households only add up."""
     n = g.n
-    w = g.weights.astype(float)
-    area = g.areas if g.areas is not None else np.ones(n)
-    perim = g.perims if g.perims is not None else np.full(n, 4.0)
+    # plain lists: indexing numpy arrays one element at a time is several times slower here
+    w = g.weights.astype(float).tolist()
+    area = (g.areas if g.areas is not None else np.ones(n)).tolist()
+    perim = (g.perims if g.perims is not None else np.full(n, 4.0)).tolist()
     nbrs = g.nbrs
     sets: list[tuple[int, ...]] = []
     stats: list[tuple[float, float, float, int]] = []
