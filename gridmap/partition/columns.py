@@ -3,9 +3,10 @@
 Communities are small and a grid holds only a few units (compounds of some
 hundred households, grids of 300-500), so every connected set of units
 that could be a grid can be listed. Choosing the cheapest set of them that
-covers each unit exactly once is a set-partitioning problem that CP-SAT
-solves to optimality in milliseconds. When the list is complete, an
-optimum with a grid out of bounds proves that no partition within the
+covers each unit exactly once is a set-partitioning problem, solved here by
+price and branch with HiGHS (LP duals select the columns worth branching on),
+with CP-SAT for small, tight components. When the list is complete and no
+cover within bounds exists, that is a proof that no partition within the
 bounds exists.
 
 A column's cost needs no geometry: its area is the sum of its territories'
@@ -31,8 +32,8 @@ MAX_COLUMNS = 40_000
 #: A candidate grid holds at most this many units.
 MAX_UNITS_PER_COLUMN = 16
 SCALE = 1000
-#: The integer program takes at most this many columns (beyond, its optimum is not proved).
-MAX_MIP_COLUMNS = 4000
+#: Rounds of price and branch (integer programs) for one cover at most.
+MAX_ROUNDS = 8
 #: Relative gap when grids out of bounds are unavoidable: their cost dominates the objective,
 #: so the default gap would leave the soft goals (and stability) unattended.
 VIOLATION_GAP = 1e-5
@@ -287,7 +288,7 @@ def _within(a: csc_matrix, cost: np.ndarray, cand: np.ndarray, n: int, seconds: 
     ranked = np.sort(reduced)
     margin = max(SCALE * MARGIN, float(ranked[min(len(ranked), COLUMNS_PER_UNIT * n) - 1]))
     probed = False
-    while True:
+    for _ in range(MAX_ROUNDS):
         keep = cand[reduced <= margin + 1e-6]
         chosen, _, infeasible = _mip(a, cost, keep, min(seconds, MIP_SECONDS), gap)
         everything = len(keep) == len(cand)
@@ -309,10 +310,12 @@ def _within(a: csc_matrix, cost: np.ndarray, cand: np.ndarray, n: int, seconds: 
             continue
         if incumbent is not None and cost[incumbent].sum() < cost[chosen].sum():
             chosen = incumbent
+        incumbent = chosen
         ub = float(cost[chosen].sum())
         if everything or ub - lb <= margin + 1e-6 or ub - lb <= gap * max(lb, 1.0):
             return chosen, False  # optimal (no column left out can improve it), or near enough
-        margin = ub - lb
+        margin = max(margin, ub - lb)
+    return incumbent, False  # out of rounds: the best cover found, not proved optimal
 
 
 def _hint_columns(cols: Columns, hint: np.ndarray) -> np.ndarray | None:
