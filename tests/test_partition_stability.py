@@ -108,3 +108,20 @@ def test_a_grid_pushed_over_the_maximum_changes_only_its_neighbourhood(city: dic
     # the other community is untouched altogether
     other = [c for c in city["communities"]["code"] if c != code[:12]][0]
     assert {c for c in before if c.startswith(other)} <= kept
+
+
+def test_an_unchanged_rerun_of_the_demo_district_moves_nothing(demo_file) -> None:
+    """Xinwu, whole: re-run with the current plan and nothing changed, every grid keeps its code
+    and its members. (Before building groups under the minimum were reused, 320214054020 had
+    its two 30-building compounds cut anew: 7 grids took new codes.)"""
+    import geopandas as gpd
+
+    layers = {name: gpd.read_file(demo_file, layer=name)
+              for name in ("communities", "compounds", "buildings", "barriers")}
+    args = (layers["communities"], layers["compounds"], layers["buildings"], layers["barriers"])
+    first = partition(*args, rules=RULES, workers=2, rng=np.random.default_rng(0))
+    split = first.members[first.members["building_id"].notna()]
+    assert (split.groupby(["compound_id", "grid_code"])["households"].sum() < RULES.min_households).any()
+    again = partition(*args, rules=RULES, workers=2, current=first.grids, current_members=first.members,
+                      rng=np.random.default_rng(1))
+    assert _members(again) == _members(first)

@@ -50,16 +50,24 @@ def building_households(total: int, given: np.ndarray) -> np.ndarray:
 
 
 def _groups_from_current(bids: np.ndarray, hh: np.ndarray, previous: dict[str, str] | None,
-                         rules: Rules) -> np.ndarray | None:
-    """Reuse the current plan's building groups when they all cover known buildings and fit the bounds."""
+                         rules: Rules, g: UnitGraph) -> np.ndarray | None:
+    """Reuse the current plan's building groups when they cover every building and none is over
+    the maximum; a group whose buildings do not touch is cut into its touching parts. (Groups
+    under the minimum are kept: they shared a grid with a neighbour, and may again.)"""
     if not previous or not all(b in previous for b in bids):
         return None
     codes = pd.Series([previous[b] for b in bids])
     lab = codes.astype("category").cat.codes.to_numpy()
-    load = np.bincount(lab, weights=hh)
-    if ((load < rules.min_households) | (load > rules.max_households)).any():
+    if (np.bincount(lab, weights=hh) > rules.max_households).any():
         return None
-    return lab
+    out = np.full(len(lab), -1, np.int64)
+    nxt = 0
+    for r in np.unique(lab):
+        members = np.flatnonzero(lab == r)
+        comp = component_labels(g.nbrs, members=members)[members]
+        out[members] = comp + nxt
+        nxt += int(comp.max()) + 1
+    return out
 
 
 def _split_solve(g: UnitGraph, rules: Rules, rng: np.random.Generator) -> tuple[np.ndarray, int]:
@@ -218,10 +226,10 @@ def build_units(p: Pieces, rules: Rules, rng: np.random.Generator,
     for cid, idx in p.buildings_of.items():
         bids = np.array([p.building_id[i] for i in idx])
         hh = p.households[idx]
+        g = p.graph.subgraph(idx)
         lab = np.arange(len(idx)) if flexible else _groups_from_current(bids, hh, (previous_buildings or {}).get(cid),
-                                                                         rules)
+                                                                         rules, g)
         if lab is None:
-            g = p.graph.subgraph(idx)
             comp = component_labels(g.nbrs)
             lab = np.zeros(len(idx), np.int64)
             base = 0
