@@ -138,6 +138,9 @@ def _cover(g: UnitGraph, job: CommunityJob, rng: np.random.Generator, budget_uni
     neighbourhoods repaired by CP-SAT, offered to the cover among the listed candidates.
     With ``anchor`` (current grid per unit, -1 if new) change costs: stability mode."""
     lo, hi = job.rules.min_households, job.rules.max_households
+    if anchor is not None and _unchanged(g, anchor, lo, hi):
+        _, lab = np.unique(anchor, return_inverse=True)
+        return lab, int(lab.max()) + 1, False  # every current grid still fits: nothing moves
     cols = enumerate_columns(g, lo, hi, job.rules)
     stable = anchor is not None and bool((anchor >= 0).any())
     if stable:
@@ -154,6 +157,23 @@ def _cover(g: UnitGraph, job: CommunityJob, rng: np.random.Generator, budget_uni
         cols = with_stability(cols, g, anchor, job.rules)
     lab, k, optimal = solve_cover(g, cols, max(job.time_limit, 1.0), hint=anchor if stable else None)
     return lab, k, cols.complete and optimal
+
+
+def _unchanged(g: UnitGraph, anchor: np.ndarray, lo: int, hi: int) -> bool:
+    """Whether the current plan stands as it is: every unit in a current grid, and every current
+    grid connected and within bounds (with today's households: a change that keeps every grid
+    within bounds moves nothing, which is the fewest households moved)."""
+    if (anchor < 0).any():
+        return False
+    load = np.bincount(anchor, weights=g.weights.astype(float))
+    load = load[np.bincount(anchor) > 0]
+    if violations(load, lo, hi):
+        return False
+    for r in np.unique(anchor):
+        members = np.flatnonzero(anchor == r)
+        if len(members) > 1 and component_labels(g.nbrs, members=members)[members].max() > 0:
+            return False
+    return True
 
 
 def _label_components(g: UnitGraph, job: CommunityJob, anchor: np.ndarray, changed: np.ndarray,
