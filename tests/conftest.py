@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Connection, Engine, create_engine
 
 from gridmap.errors import DatabaseUnavailable
+from tests.overrides import nested_conn
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_FILE = ROOT / "data" / "boundaries" / "xinwu.gpkg"
@@ -89,16 +90,7 @@ def client(conn: Connection, engine: Engine):
     from gridmap.config import Settings
 
     app = create_app(Settings(), engine=engine)
-
-    def test_conn():
-        nested = conn.begin_nested()
-        try:
-            yield conn
-        finally:
-            if nested.is_active:
-                nested.commit()
-
-    app.dependency_overrides[get_conn] = test_conn
+    app.dependency_overrides[get_conn] = nested_conn(conn)
     with TestClient(app) as c:
         yield c
 

@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.browser import chromium, screenshot, severe, timings, wait_for
+from tests.overrides import nested_conn
 from tests.test_maps import G1, G2, G3, PRIVATE_PHONE, load_map_data
 
 pytestmark = pytest.mark.browser
@@ -47,19 +48,8 @@ def live(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
     conn = engine.connect()
     trans = conn.begin()
     load_map_data(conn, tmp_path_factory.mktemp("maps-browser"))
-    lock = threading.Lock()
-
-    def shared_conn():
-        with lock:
-            nested = conn.begin_nested()
-            try:
-                yield conn
-            finally:
-                if nested.is_active:
-                    nested.commit()
-
     app = create_app(Settings(tiles="none"), engine=engine)
-    app.dependency_overrides[get_conn] = shared_conn
+    app.dependency_overrides[get_conn] = nested_conn(conn, threading.Lock())
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -17,7 +17,7 @@ boundary they share, which gives its Polsby-Popper compactness exactly.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -64,13 +64,13 @@ class Columns:
     soft: np.ndarray  # compactness, balance and barrier cost per column
     short: np.ndarray  # households below the minimum or above the maximum, per column
     complete: bool  # every connected set of at most the maximum households is listed
+    n: int  # units of the component
 
     @property
     def violation_cost(self) -> float:
         """Cost of one grid out of bounds: more than the soft cost of any whole cover
         (at most one column per unit), so bounds always come first."""
-        n = max((u for st in self.sets for u in st), default=0) + 1
-        return 10.0 * n * max(float(self.soft.max(initial=0.0)), 1.0)
+        return 10.0 * self.n * max(float(self.soft.max(initial=0.0)), 1.0)
 
     @property
     def cost(self) -> np.ndarray:
@@ -94,12 +94,12 @@ def soft_cost(weight: np.ndarray, area: np.ndarray, perim: np.ndarray, crossings
 
 
 def _columns(sets: list[tuple[int, ...]], stats: list[tuple[float, float, float, int]], lo: float, hi: float,
-             rules: Rules, complete: bool) -> Columns:
+             rules: Rules, complete: bool, n: int) -> Columns:
     st = np.array(stats, dtype=float).reshape(-1, 4)
     weight = st[:, 0]
     soft = soft_cost(weight, st[:, 1], st[:, 2], st[:, 3], rules)
     short = np.maximum(lo - weight, 0.0) + np.maximum(weight - hi, 0.0)
-    return Columns(sets, weight, soft, short, complete)
+    return Columns(sets, weight, soft, short, complete, n)
 
 
 def enumerate_columns(g: UnitGraph, lo: float, hi: float, rules: Rules,
@@ -157,7 +157,7 @@ def enumerate_columns(g: UnitGraph, lo: float, hi: float, rules: Rules,
             continue
         closed = {root} | nbrs[root].keys()
         extend([root], closed, [u for u in nbrs[root] if u > root], root, w[root], area[root], perim[root], 0)
-    return _columns(sets, stats, lo, hi, rules, complete)
+    return _columns(sets, stats, lo, hi, rules, complete, n)
 
 
 def add_regions(cols: Columns, g: UnitGraph, lab: np.ndarray, lo: float, hi: float, rules: Rules,
@@ -178,9 +178,9 @@ def add_regions(cols: Columns, g: UnitGraph, lab: np.ndarray, lo: float, hi: flo
         sets.append(idx)
         stats.append((float(g.weights[list(idx)].sum()), float(area[list(idx)].sum()),
                       float(perim[list(idx)].sum()) - 2 * sum(e[0] for _, e in pairs), sum(1 for _, e in pairs if e[1])))
-    more = _columns(sets, stats, lo, hi, rules, False)
-    return Columns(cols.sets + sets, np.concatenate([cols.weight, more.weight]), np.concatenate([cols.soft, more.soft]),
-                   np.concatenate([cols.short, more.short]), cols.complete)
+    more = _columns(sets, stats, lo, hi, rules, False, g.n)
+    return replace(cols, sets=cols.sets + sets, weight=np.concatenate([cols.weight, more.weight]),
+                   soft=np.concatenate([cols.soft, more.soft]), short=np.concatenate([cols.short, more.short]))
 
 
 #: Stability cost of a grid that is not exactly a current grid (it takes a new code), in
@@ -202,7 +202,7 @@ def with_stability(cols: Columns, g: UnitGraph, anchor: np.ndarray, rules: Rules
                 by[int(anchor[u])] = by.get(int(anchor[u]), 0.0) + w[u]
         moved = sum(by.values()) - max(by.values(), default=0.0)
         extra[c] = moved / rules.target + (0.0 if st in current else NEW_GRID)
-    return Columns(cols.sets, cols.weight, cols.soft + rules.stability_weight * extra, cols.short, cols.complete)
+    return replace(cols, soft=cols.soft + rules.stability_weight * extra)
 
 
 def _matrix(n: int, sets: list[tuple[int, ...]]) -> csc_matrix:

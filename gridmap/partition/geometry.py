@@ -15,7 +15,7 @@ import shapely.affinity
 from shapely import STRtree
 from shapely.geometry.base import BaseGeometry
 
-from gridmap.partition.solver import UnitGraph, component_labels
+from gridmap.partition.solver import UnitGraph
 
 MIN_SHARED_M = 0.5  # territories sharing less boundary than this only touch
 
@@ -136,9 +136,8 @@ def territories(geoms: np.ndarray, container: BaseGeometry, spacing: float | Non
     if n == 1:
         return np.array([container], dtype=object)
     areal = shapely.get_dimensions(geoms) == 2
-    occupied = shapely.union_all(geoms[areal]) if areal.any() else shapely.Polygon()
-    free = polygonal(robust(shapely.difference, container, occupied))
-    if free.is_empty or free.area < 1e-3:
+    # units are disjoint and inside the container, so the free space is what their areas leave
+    if container.area - float(shapely.area(geoms[areal]).sum()) < 1e-3:
         return geoms.copy()
     if spacing is None:
         spacing = max(4.0, float(np.sqrt(container.area / n)) / 12)
@@ -225,26 +224,3 @@ def unit_graph(weights: np.ndarray, xy: np.ndarray, terr: np.ndarray, barrier: B
     areas = shapely.area(terr)
     return UnitGraph(np.asarray(weights, np.int64), xy, adjacency(terr, xy, barrier), float(areas.sum()), areas,
                      shapely.length(terr))
-
-
-def proximity_graph(weights: np.ndarray, geoms: np.ndarray, within: float) -> UnitGraph:
-    """Graph of buildings closer than ``within`` metres, plus nearest links joining
-    its components so that it is connected."""
-    n = len(geoms)
-    xy = shapely.get_coordinates(shapely.point_on_surface(geoms))
-    nbrs: list[dict[int, tuple[float, bool]]] = [{} for _ in range(n)]
-    tree = STRtree(geoms)
-    left, right = tree.query(geoms, predicate="dwithin", distance=within)
-    for i, j in zip(left.tolist(), right.tolist()):
-        if i != j:
-            nbrs[i][j] = nbrs[j][i] = (within, False)
-    comp = component_labels(nbrs)
-    while comp.max() > 0:
-        a = np.flatnonzero(comp == 0)
-        b = np.flatnonzero(comp != 0)
-        d = ((xy[a][:, None] - xy[b][None]) ** 2).sum(2)
-        i, j = np.unravel_index(np.argmin(d), d.shape)
-        nbrs[a[i]][b[j]] = nbrs[b[j]][a[i]] = (within, False)
-        comp = component_labels(nbrs)
-    hull = shapely.convex_hull(shapely.union_all(geoms)).area
-    return UnitGraph(np.asarray(weights, np.int64), xy, nbrs, max(hull, 1.0))

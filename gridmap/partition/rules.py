@@ -27,7 +27,6 @@ class Rules:
     compactness_weight: float = 1.0  # cost per grid-side length of shared boundary cut
     balance_weight: float = 2.0  # cost of a grid off the mean load by 100 %
     stability_weight: float = 4.0  # cost of moving a grid's worth of households
-    adjacency_m: float = 50.0  # buildings closer than this are neighbours when splitting
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_households <= self.max_households or self.max_households <= 0:

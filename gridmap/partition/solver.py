@@ -195,24 +195,6 @@ def _stays_connected(g: UnitGraph, labels: np.ndarray, u: int, size_a: int) -> b
     return len(seen) == size_a
 
 
-def move_delta(g: UnitGraph, labels: np.ndarray, load: np.ndarray, u: int, b: int, costs: Costs,
-               anchor: np.ndarray | None) -> float:
-    """Change of the objective when unit u moves to region b."""
-    a = labels[u]
-    wu = float(g.weights[u])
-    d = (costs.region(load[a] - wu) - costs.region(load[a]) + costs.region(load[b] + wu) - costs.region(load[b]))
-    for v, (length, cross) in g.nbrs[u].items():
-        lv = labels[v]
-        if lv == a:
-            d += costs.edge(length, cross, True) - costs.edge(length, cross, False)
-        elif lv == b:
-            d += costs.edge(length, cross, False) - costs.edge(length, cross, True)
-    if anchor is not None and anchor[u] >= 0:
-        step = costs.stability * wu / costs.mean
-        d += step if anchor[u] == a else (-step if anchor[u] == b else 0.0)
-    return d
-
-
 def improve(g: UnitGraph, labels: np.ndarray, k: int, costs: Costs, rng: np.random.Generator,
             anchor: np.ndarray | None = None, fixed: np.ndarray | None = None, max_passes: int = 40) -> np.ndarray:
     """Local search: move boundary units to neighbouring regions while it pays and
@@ -229,7 +211,7 @@ def improve(g: UnitGraph, labels: np.ndarray, k: int, costs: Costs, rng: np.rand
             if size[a] == 1 or (fixed is not None and fixed[u]):
                 continue
             # per neighbouring region: cost of its edges with u when cut minus when internal
-            # (the same terms as move_delta, summed once for every candidate region)
+            # (summed once for every candidate region)
             diff: dict[int, float] = {}
             for v, (length, cross) in g.nbrs[u].items():
                 lv = labels[v]

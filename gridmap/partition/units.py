@@ -28,7 +28,6 @@ class Unit:
     building_ids: tuple[str, ...] | None  # None: the whole compound
     building_households: tuple[int, ...] | None
     households: int
-    geometry: BaseGeometry | None = None  # metric, when known
 
     @property
     def keys(self) -> frozenset[tuple[str, str | None]]:
@@ -222,13 +221,15 @@ def build_units(p: Pieces, rules: Rules, rng: np.random.Generator,
     for i, cid in enumerate(p.compound_id):
         if p.building_id[i] is None:
             member[i] = len(units)
-            units.append(Unit(cid, None, None, int(p.households[i]), None))
+            units.append(Unit(cid, None, None, int(p.households[i])))
     for cid, idx in p.buildings_of.items():
         bids = np.array([p.building_id[i] for i in idx])
         hh = p.households[idx]
-        g = p.graph.subgraph(idx)
-        lab = np.arange(len(idx)) if flexible else _groups_from_current(bids, hh, (previous_buildings or {}).get(cid),
-                                                                         rules, g)
+        if flexible:
+            lab = np.arange(len(idx))
+        else:
+            g = p.graph.subgraph(idx)
+            lab = _groups_from_current(bids, hh, (previous_buildings or {}).get(cid), rules, g)
         if lab is None:
             comp = component_labels(g.nbrs)
             lab = np.zeros(len(idx), np.int64)
@@ -243,7 +244,7 @@ def build_units(p: Pieces, rules: Rules, rng: np.random.Generator,
         for r in np.unique(lab):
             m = lab == r
             member[idx[m]] = len(units)
-            units.append(Unit(cid, tuple(bids[m]), tuple(int(x) for x in hh[m]), int(hh[m].sum()), None))
+            units.append(Unit(cid, tuple(bids[m]), tuple(int(x) for x in hh[m]), int(hh[m].sum())))
     if not len(member):
         return units, member, p.graph
     if len(units) == len(member) and (member == np.arange(len(member))).all():
