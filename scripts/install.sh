@@ -30,4 +30,4 @@ if [ ${#pkgs[@]} -gt 0 ]; then
 fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "Running pip as the 'root' user" || true
-python3 -c "import gridmap, geopandas, fastapi" >/dev/null
+python3 -c "import gridmap.partition, gridmap.cli, api.app" >/dev/null  # fails loudly if pip left a dependency out
