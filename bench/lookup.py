@@ -316,8 +316,8 @@ def batch_bench(url: str, points: int, rng: np.random.Generator, side: int) -> d
     import shapely
     from sqlalchemy import create_engine
 
-    from gridmap.lookup import CoverageIndex
-    from gridmap.storage.lookup import generation_at, load_coverage
+    from gridmap.coverage.index import CoverageIndex
+    from gridmap.storage.coverage import generation_at, load_coverage
 
     engine = create_engine(url)
     with engine.connect() as conn:
@@ -348,7 +348,7 @@ def address_bench(url: str, rng: np.random.Generator, sample: int = 3000) -> dic
 
     from gridmap.address import add_noise
     from gridmap.errors import GridmapError
-    from gridmap.lookup import resolve_address
+    from gridmap.coverage.address import resolve_address
     from gridmap.storage.gazetteer import load_address_book, read_addresses
 
     engine = create_engine(url)

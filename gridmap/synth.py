@@ -20,7 +20,7 @@ import numpy as np
 import shapely
 from shapely.geometry import LineString, Polygon, box
 
-from gridmap import STORAGE_EPSG
+from gridmap.domain import STORAGE_EPSG
 
 ORIGIN = (120.4, 31.5)  # lon, lat: near Wuxi 新吴区
 DISTRICT_CODE = "320214"

@@ -22,7 +22,7 @@ from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import substring
 
-from gridmap.coords import metric_crs
+from gridmap.crs import metric_crs
 
 WALK_SPEED_KMH = 4.5
 WALK_MINUTES = 15.0

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pyproj import Geod
 from shapely.geometry import Point, Polygon
 
-from gridmap.coords import (
+from gridmap.crs import (
     from_cgcs2000,
     metric_crs,
     parse_crs,

@@ -9,7 +9,7 @@ import pytest
 from shapely.geometry import Polygon, box
 from sqlalchemy import Connection, text
 
-from gridmap.coords import from_cgcs2000
+from gridmap.crs import from_cgcs2000
 from gridmap.errors import InvalidBoundary, InvalidFile, UnknownCRS
 from gridmap.interchange import read_interchange, write_interchange
 from gridmap.storage.export import export_layers

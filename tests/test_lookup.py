@@ -28,7 +28,7 @@ from sqlalchemy import Connection, text
 
 from api.models import LookupAnswer
 from gridmap.address import add_noise
-from gridmap.coords import gcj02_to_bd09, wgs84_to_gcj02
+from gridmap.crs import gcj02_to_bd09, wgs84_to_gcj02
 from gridmap.storage.export import export_layers
 from gridmap.storage.load import import_file
 from gridmap.storage.plans import publish
@@ -152,8 +152,9 @@ def test_answers_agree_with_point_in_polygon(client, city: Connection) -> None:
 
 
 def test_vectorised_lookup_agrees_with_point_in_polygon(client, city: Connection) -> None:
-    from gridmap.storage.lookup import CoverageCache, generation_at, load_coverage
-    from gridmap.lookup import CoverageIndex
+    from gridmap.services.coverage import CoverageCache
+    from gridmap.storage.coverage import generation_at, load_coverage
+    from gridmap.coverage.index import CoverageIndex
 
     index = CoverageIndex(load_coverage(city, generation_at(city)), edge_m=30)
     exported = export_layers(city)["grids"]
@@ -276,7 +277,7 @@ def test_at_answers_from_the_generation_current_then(client, city: Connection, t
 
 
 def test_publish_refreshes_the_cached_index(client, city: Connection, tmp_path: Path) -> None:
-    from gridmap.storage.lookup import CoverageCache
+    from gridmap.services.coverage import CoverageCache
 
     client.app.state.coverage = CoverageCache(edge_m=30, max_age=0.0)
     point = {"lon": 120.3075, "lat": 31.5025, "crs": "wgs84"}

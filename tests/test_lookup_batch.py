@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Connection
 
 from gridmap.config import Settings
-from gridmap.coords import wgs84_to_gcj02
+from gridmap.crs import wgs84_to_gcj02
 from tests.test_lookup import E1, W1, W2, city, dispatcher_key  # noqa: F401  (city is a fixture)
 
 
@@ -113,8 +113,8 @@ def test_batch_needs_a_dispatcher(client, city: Connection) -> None:
 
 
 def test_one_shot_lookup_and_card(city: Connection) -> None:
-    from gridmap.commands.lookup import render_card
-    from gridmap.storage.lookup import lookup_once
+    from gridmap.cli.lookup import render_card
+    from gridmap.services.coverage import lookup_once
 
     answer = lookup_once(lambda: nullcontext(city), lon=120.3021, lat=31.5025, crs="wgs84")
     assert answer["grid"]["code"] == W1 and answer["staff"]["building_chief"]["id"] == "S3"

@@ -274,7 +274,7 @@ def test_cli_writes_self_contained_pages(kind: str, map_data: Connection, tmp_pa
 
     from typer.testing import CliRunner
 
-    import gridmap.commands.maps as cmd
+    import gridmap.cli.maps as cmd
     from gridmap.cli import app
 
     class Engine:
@@ -292,7 +292,7 @@ def test_cli_writes_self_contained_pages(kind: str, map_data: Connection, tmp_pa
 
 
 def test_gcj02_bbox_comes_back_to_storage() -> None:
-    from gridmap.coords import from_cgcs2000
+    from gridmap.crs import from_cgcs2000
     from gridmap.errors import InvalidInput
     from gridmap.maps.geo import bbox_to_storage
 

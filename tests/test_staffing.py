@@ -27,7 +27,7 @@ from sqlalchemy import Connection, text
 from gridmap.storage import plans, staffing
 from gridmap.storage.grids import write_plan
 from gridmap.storage.load import import_file
-from gridmap.workflows import assign_scope
+from gridmap.services.workflows import assign_scope
 from tests.tiny import tiny_layers, write_tiny
 
 STREET, COMM1, COMM2 = "320214050", "320214050001", "320214050002"
@@ -296,7 +296,7 @@ def test_assign_command_prints_counts_and_gaps(conn: Connection, monkeypatch: py
     """``gridmap assign --district`` (on the test transaction) prints the counts and names the gaps."""
     from typer.testing import CliRunner
 
-    import gridmap.commands.staffing as command
+    import gridmap.cli.staffing as command
     from gridmap.cli import app
 
     load(conn, small_roster())
@@ -320,7 +320,7 @@ def test_roster_command_imports_all_or_nothing(conn: Connection, monkeypatch: py
     """``gridmap roster import`` writes a good roster and refuses a bad one naming row and column."""
     from typer.testing import CliRunner
 
-    import gridmap.commands.staffing as command
+    import gridmap.cli.staffing as command
     from gridmap.cli import app
 
     load(conn, [])

@@ -16,7 +16,7 @@ from gridmap.storage import plans, staffing
 from gridmap.storage.load import import_file
 from gridmap.storage.export import read_layer
 from gridmap.storage.grids import write_plan
-from gridmap.workflows import assign_scope
+from gridmap.services.workflows import assign_scope
 
 STREET = "320214050"
 

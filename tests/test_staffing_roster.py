@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Connection, text
 
 from gridmap.errors import InvalidFile, InvalidInput
-from gridmap.roster import check_person, check_references, read_roster
-from gridmap.workflows import import_roster
+from gridmap.interchange.roster import check_person, check_references, read_roster
+from gridmap.services.workflows import import_roster
 from tests.test_staffing import COMM1, STREET, full_roster, load, person
 
 

@@ -28,8 +28,9 @@ from api.deps import ROLE_RANK, get_conn
 from api.models import ErrorBody, LookupAnswer
 from gridmap.address import MAX_LENGTH
 from gridmap.errors import Forbidden, InvalidInput
-from gridmap.lookup import BATCH_COLUMNS, parse_csv, point_answer, public_view
-from gridmap.storage.lookup import CoverageCache, Opener, lookup_address, lookup_point, lookup_rows
+from gridmap.coverage.answer import point_answer, public_view
+from gridmap.coverage.batch import BATCH_COLUMNS, parse_csv
+from gridmap.services.coverage import CoverageCache, Opener, lookup_address, lookup_point, lookup_rows
 
 router = APIRouter(prefix="/v1", tags=["lookup"])
 KEY_TTL = 30.0

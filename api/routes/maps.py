@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import ROLE_RANK, ConnDep, RoleDep, SettingsDep
-from gridmap.coords import to_cgcs2000
+from gridmap.crs import to_cgcs2000
 from gridmap.errors import InvalidInput
 from gridmap.maps import coverage_map, lookup_map, officer_map, render_html, service_point_page, tiles_of
 from gridmap.maps.base import STATIC_DIR

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import text
 
 from api.deps import ConnDep, require
 from gridmap.storage import plans
+from gridmap.storage.db import ping
 
 router = APIRouter(prefix="/v1", tags=["meta"])
 
@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1", tags=["meta"])
 @router.get("/health")
 def health(conn: ConnDep) -> dict:
     """Database reachable and the current generation."""
-    conn.execute(text("SELECT 1"))
+    ping(conn)
     return {"status": "ok", "current_plan": plans.current_plan(conn)}
 
 

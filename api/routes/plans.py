@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import ConnDep, require
 from gridmap.storage import plans
-from gridmap.workflows import partition_plan, plan_report, scope_of
+from gridmap.services.workflows import partition_plan, plan_report, scope_of
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"], dependencies=[Depends(require("planner"))])
 

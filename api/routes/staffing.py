@@ -15,10 +15,10 @@ from sqlalchemy import Connection
 
 from api.deps import ROLE_RANK, ConnDep, RoleDep, require
 from gridmap.errors import Forbidden, PlanError
-from gridmap.layers import ENFORCEMENT_AGENCIES, ROLES
+from gridmap.domain import ENFORCEMENT_AGENCIES, ROLES
 from gridmap.storage import staffing
 from gridmap.storage.plans import current_plan
-from gridmap.workflows import assign_scope, scope_of
+from gridmap.services.workflows import assign_scope, scope_of
 
 router = APIRouter(prefix="/v1", tags=["staffing"])
 Planner = Depends(require("planner"))

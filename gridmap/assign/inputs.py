@@ -12,9 +12,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridmap import STORAGE_EPSG
+from gridmap.domain import STORAGE_EPSG
 from gridmap.errors import InvalidInput
-from gridmap.layers import ROLES
+from gridmap.domain import ROLES
 
 
 def require(frame: pd.DataFrame | None, name: str, columns: Iterable[str]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gridmap.errors import InvalidInput
-from gridmap.layers import ENFORCEMENT_AGENCIES
+from gridmap.domain import ENFORCEMENT_AGENCIES
 
 #: The five kinds of grid worker of "1+5+N" (Qilin): 社区民警, 社区工作者, 城管, 市场监管, 环卫.
 WORKER_ROLES = (

@@ -14,7 +14,7 @@ from branca.element import Element, MacroElement
 from folium.map import Layer
 from folium.template import Template
 
-from gridmap.coords import GCJ02, WGS84
+from gridmap.crs import GCJ02, WGS84
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 JS_ASSETS = ("leaflet/leaflet.js", "gridmap.js")

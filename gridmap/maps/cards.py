@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gridmap.layers import AGENCY_ZH, KIND_ZH, ROLE_ZH
+from gridmap.domain import AGENCY_ZH, KIND_ZH, ROLE_ZH
 from gridmap.maps.base import escape
 
 STATUS_ZH = {"under": "户数低于下限", "within": "户数在范围内", "over": "户数超过上限"}

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.coords import GCJ02, WGS84, from_cgcs2000, metric_crs, parse_crs, to_cgcs2000, transform_geometries
+from gridmap.crs import GCJ02, WGS84, from_cgcs2000, metric_crs, parse_crs, to_cgcs2000, transform_geometries
 from gridmap.errors import InvalidInput
 
 #: Simplification tolerance (metres): invisible at street zoom, halves vertex counts.

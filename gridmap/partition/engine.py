@@ -12,7 +12,7 @@ import pandas as pd
 import shapely
 from shapely import STRtree
 
-from gridmap import STORAGE_EPSG
+from gridmap.domain import STORAGE_EPSG
 from gridmap.errors import InvalidInput
 from gridmap.partition.community import CommunityJob, CommunityOutcome, run_community
 from gridmap.partition.crs import metric_crs

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gridmap.errors import InvalidInput
-from gridmap.layers import MAJOR_ROAD_CLASSES
+from gridmap.domain import MAJOR_ROAD_CLASSES
 
 
 @dataclass(frozen=True)

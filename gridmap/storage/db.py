@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from gridmap.errors import DatabaseUnavailable
@@ -24,6 +24,24 @@ def connect_url(database_url: str | None, data_dir: Path, port: int, start: bool
             "(or set GRIDMAP_DATABASE_URL)"
         )
     return cluster.url
+
+
+STATUS_TABLES = ("district", "street", "community", "compound", "building", "address", "staff",
+                 "service_point", "plan", "grid")
+
+
+def ping(conn: Connection) -> None:
+    """A round trip to the server (raises when it is away)."""
+    conn.execute(text("SELECT 1"))
+
+
+def table_counts(conn: Connection, tables: tuple[str, ...] = STATUS_TABLES) -> dict[str, int]:
+    """Rows per table, for ``gridmap db status``."""
+    unknown = set(tables) - set(STATUS_TABLES)
+    if unknown:
+        raise ValueError(f"no count for tables {sorted(unknown)}")
+    # Table names cannot be bound parameters; they come from the fixed list above.
+    return {t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar()) for t in tables}
 
 
 def make_engine(url: str, **kwargs) -> Engine:

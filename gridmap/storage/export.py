@@ -6,7 +6,7 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from gridmap import STORAGE_EPSG
+from gridmap.domain import STORAGE_EPSG
 from gridmap.errors import PlanError
 from gridmap.storage.plans import current_plan
 from gridmap.storage.tables import TABLE_MAPS, TableMap

@@ -6,7 +6,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from gridmap.address import Gazetteer
-from gridmap.lookup import AddressBook
+from gridmap.coverage.address import AddressBook
 
 #: Optional structured parts an address row may carry in ``attrs`` (the gazetteer uses them if present).
 _PARTS = ("road", "door_number", "building_no", "unit")

@@ -10,7 +10,7 @@ import shapely
 from psycopg2.extras import execute_values
 from sqlalchemy import Connection, text
 
-from gridmap import STORAGE_EPSG
+from gridmap.domain import STORAGE_EPSG
 from gridmap.storage.export import read_layer
 from gridmap.storage.plans import ensure_plan
 

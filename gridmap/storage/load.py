@@ -18,7 +18,7 @@ from psycopg2.extras import execute_values
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from gridmap import STORAGE_EPSG
+from gridmap.domain import STORAGE_EPSG
 from gridmap.errors import InvalidFile
 from gridmap.interchange import Interchange, Repair, read_interchange
 from gridmap.storage.tables import PARTY_LEVELS, TABLE_MAPS, TableMap

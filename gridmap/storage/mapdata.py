@@ -10,9 +10,9 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from gridmap import STORAGE_EPSG
+from gridmap.domain import STORAGE_EPSG
 from gridmap.errors import AddressNotFound, PlanError
-from gridmap.layers import MAJOR_ROAD_CLASSES
+from gridmap.domain import MAJOR_ROAD_CLASSES
 from gridmap.storage.plans import current_plan
 
 BBox = tuple[float, float, float, float]  # west, south, east, north in EPSG:4490

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
-from gridmap.errors import PlanError
+from gridmap.errors import NotFound, PlanError
 
 
 def current_plan(conn: Connection, at: datetime | None = None) -> str | None:
@@ -49,6 +49,24 @@ def publish(conn: Connection, name: str, at: datetime | None = None) -> dict:
     conn.execute(text("INSERT INTO generation (plan, valid_from) VALUES (:n, :now)"), {"n": name, "now": now})
     conn.execute(text("UPDATE plan SET status = 'published' WHERE name = :n"), {"n": name})
     return {"plan": name, "published_at": now.isoformat(), "previous": previous, "grids": grids}
+
+
+def plan_status(conn: Connection, name: str) -> str | None:
+    """'draft', 'published' or 'retired'; None when there is no such plan."""
+    return conn.execute(text("SELECT status FROM plan WHERE name = :n"), {"n": name}).scalar()
+
+
+def drop_draft(conn: Connection, name: str) -> bool:
+    """Delete a draft plan with its grids; False when there is no draft of that name."""
+    return bool(conn.execute(text("DELETE FROM plan WHERE name = :n AND status = 'draft'"), {"n": name}).rowcount)
+
+
+def plan_record(conn: Connection, name: str) -> dict:
+    """A plan's name, status, parameters and partition report; NotFound when there is none."""
+    row = conn.execute(text("SELECT name, status, params, report FROM plan WHERE name = :p"), {"p": name}).first()
+    if row is None:
+        raise NotFound(f"plan {name!r} does not exist")
+    return dict(row._mapping)
 
 
 def list_plans(conn: Connection) -> list[dict]:

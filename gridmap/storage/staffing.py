@@ -16,7 +16,7 @@ import pandas as pd
 from psycopg2.extras import execute_values
 from sqlalchemy import Connection, text
 
-from gridmap import STORAGE_EPSG
+from gridmap.domain import STORAGE_EPSG
 from gridmap.assign import Assignment
 from gridmap.errors import InvalidInput, NotFound
 from gridmap.storage.grids import read_grids
@@ -528,7 +528,7 @@ def _columns(person: dict) -> dict:
 
 
 def _check_person(conn: Connection, person: dict) -> None:
-    from gridmap.roster import check_person
+    from gridmap.interchange.roster import check_person
 
     check_person(person)
     for col, table in (("community_code", "community"), ("street_code", "street")):
@@ -539,7 +539,7 @@ def _check_person(conn: Connection, person: dict) -> None:
 
 def _check_post(conn: Connection, person: dict, role: str, plan: str, grid: str | None,
                 building: str | None) -> None:
-    from gridmap.layers import ROLES
+    from gridmap.domain import ROLES
 
     if not person["active"]:
         raise InvalidInput(f"staff_id: {person['id']!r} has left the roster")

@@ -7,16 +7,14 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import text
 
-from gridmap.cli import app, console, engine, out, run, settings
+from gridmap.cli.common import console, engine, out, run, settings
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "data" / "boundaries" / "xinwu.gpkg"
 DEMO_DISTRICT = "320214"
 DEMO_PLAN = "xinwu-demo"
 
 
-@app.command("demo")
 def demo(
     file: Annotated[Path, typer.Option(help="demo interchange file")] = DEMO_FILE,
     district: Annotated[str, typer.Option(help="district to partition")] = DEMO_DISTRICT,
@@ -25,7 +23,7 @@ def demo(
     serve: Annotated[bool, typer.Option(help="start the server at the end")] = True,
 ) -> None:
     """Start the database, import the demo district, partition, publish, staff it and serve."""
-    from gridmap.storage import connect_url, migrate
+    from gridmap.storage import connect_url, migrate, plans
     from gridmap.storage.load import import_file
 
     def go():
@@ -38,8 +36,7 @@ def demo(
         out.print("imported: " + ", ".join(f"{k} {v.inserted + v.updated + v.unchanged}"
                                            for k, v in report.layers.items()))
         with eng.begin() as conn:
-            published = conn.execute(text("SELECT 1 FROM plan WHERE name = :p AND status <> 'draft'"),
-                                     {"p": DEMO_PLAN}).scalar()
+            published = plans.plan_status(conn, DEMO_PLAN) in ("published", "retired")
         if not published:
             _partition_and_publish(eng, district)
         else:
@@ -58,13 +55,13 @@ def demo(
 
 def _partition_and_publish(eng, district: str) -> None:
     from gridmap.storage import plans
-    from gridmap.workflows import partition_plan
+    from gridmap.services.workflows import partition_plan
 
     with Progress(TextColumn("partitioning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("communities", total=None)
         with eng.begin() as conn:
-            conn.execute(text("DELETE FROM plan WHERE name = :p AND status = 'draft'"), {"p": DEMO_PLAN})
+            plans.drop_draft(conn, DEMO_PLAN)
             result = partition_plan(conn, "district", district, DEMO_PLAN, workers=2,
                                     progress=lambda n: bar.advance(task, n),
                                     on_total=lambda n: bar.update(task, total=n))
@@ -76,7 +73,7 @@ def _partition_and_publish(eng, district: str) -> None:
 
 def _staff(eng, district: str) -> None:
     """Staff the demo district's grids by rule and print the counts."""
-    from gridmap.workflows import assign_scope
+    from gridmap.services.workflows import assign_scope
 
     with console.status("assigning staff ...") as status, eng.begin() as conn:
         result = assign_scope(conn, "district", district, progress=lambda stage: status.update(f"{stage} staff ..."))

@@ -1,4 +1,4 @@
-"""Read, check and write interchange files (DESIGN.md §4).
+"""Read and check interchange files (DESIGN.md §4).
 
 A file is a GeoPackage, a folder of GeoJSON/shapefiles named after the
 layers, or a single GeoJSON named after its layer. Reading never touches the
@@ -19,17 +19,10 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from gridmap import STORAGE_EPSG
-from gridmap.coords import to_storage
+from gridmap.crs import to_storage
+from gridmap.domain import BARRIER_KINDS, COMMUNITY_KINDS, ROLES, STORAGE_EPSG
 from gridmap.errors import InvalidBoundary, InvalidFile, UnknownCRS
-from gridmap.layers import (
-    BARRIER_KINDS,
-    COMMUNITY_KINDS,
-    IMPORT_ORDER,
-    LAYERS,
-    ROLES,
-    LayerSpec,
-)
+from gridmap.interchange.layers import IMPORT_ORDER, LAYERS, LayerSpec
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +341,7 @@ def check_references(data: Interchange, known_communities: gpd.GeoDataFrame | No
 
 
 def _check_inside(compounds: gpd.GeoDataFrame, pool: gpd.GeoDataFrame) -> None:
-    from gridmap.coords import metric_crs
+    from gridmap.crs import metric_crs
 
     lon = float(pool.geometry.union_all().centroid.x)
     metric = metric_crs(lon)
@@ -365,28 +358,3 @@ def _check_inside(compounds: gpd.GeoDataFrame, pool: gpd.GeoDataFrame) -> None:
             f"layer compounds: feature {row['id']} lies outside its community {row['community_code']} "
             f"(only {share[i]:.0%} of its area inside; at least {COMPOUND_INSIDE_SHARE:.0%} required)"
         )
-
-
-def write_interchange(layers: dict[str, pd.DataFrame], path: str | Path) -> Path:
-    """Write layers to a GeoPackage (``.gpkg``) or a folder of GeoJSON files."""
-    path = Path(path)
-    if path.suffix.lower() == ".gpkg":
-        if path.exists():
-            path.unlink()
-        for name, df in layers.items():
-            _write_one(df, path, layer=name, driver="GPKG")
-    elif path.suffix == "" or path.is_dir():
-        path.mkdir(parents=True, exist_ok=True)
-        for name, df in layers.items():
-            target = path / f"{name}.geojson"
-            if target.exists():
-                target.unlink()
-            _write_one(df, target, layer=name, driver="GeoJSON")
-    else:
-        raise InvalidFile(f"{path}: export to .gpkg or to a folder (no suffix) of GeoJSON files")
-    return path
-
-
-def _write_one(df: pd.DataFrame, path: Path, layer: str, driver: str) -> None:
-    pyogrio.write_dataframe(df, path, layer=layer, driver=driver)
-

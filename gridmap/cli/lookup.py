@@ -9,9 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from gridmap.cli import app, console, engine, out, run, settings
+from gridmap.cli.common import console, engine, out, run, settings
 from gridmap.errors import InvalidInput
-from gridmap.layers import AGENCY_ZH, ROLE_ZH
+from gridmap.domain import AGENCY_ZH, ROLE_ZH
 
 AGENCY_NAMES = {agency: f"{zh} {agency.replace('_', ' ')}" for agency, zh in AGENCY_ZH.items()}
 METHOD_NAMES = {"coordinate": "坐标 coordinate", "exact_address": "精确地址 exact address",
@@ -19,7 +19,6 @@ METHOD_NAMES = {"coordinate": "坐标 coordinate", "exact_address": "精确地�
                 "compound_name": "小区名 compound name"}
 
 
-@app.command("lookup")
 def lookup_cmd(
     address: Annotated[Optional[str], typer.Option(help="address text, e.g. 长江路8号春潮花园3栋")] = None,
     lon: Annotated[Optional[float], typer.Option(help="longitude in --crs")] = None,
@@ -38,7 +37,7 @@ def lookup_cmd(
             return _batch(csv_in, output, moment)
         if (address is None) == (lon is None or lat is None):
             raise InvalidInput("give --address TEXT, or --lon X --lat Y [--crs gcj02], or --csv IN -o OUT")
-        from gridmap.storage.lookup import lookup_once
+        from gridmap.services.coverage import lookup_once
 
         answer = lookup_once(engine().begin, lon=lon, lat=lat, crs=crs, address=address, at=moment,
                              edge_m=settings().edge_distance_m)
@@ -66,8 +65,8 @@ def _batch(path: Path, output: Path | None, moment) -> None:
     """Vectorised lookup of every row of a CSV, with a progress bar; bad rows get their own error."""
     from tqdm import tqdm
 
-    from gridmap.lookup import BATCH_COLUMNS, parse_csv
-    from gridmap.storage.lookup import CoverageCache, lookup_rows
+    from gridmap.coverage.batch import BATCH_COLUMNS, parse_csv
+    from gridmap.services.coverage import CoverageCache, lookup_rows
 
     if output is None:
         raise InvalidInput("--csv needs -o OUT.csv")

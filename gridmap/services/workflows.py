@@ -10,11 +10,11 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from gridmap.errors import InvalidInput, NotFound, PlanError
 from gridmap.storage import grids as grid_store
-from gridmap.storage.plans import current_plan
+from gridmap.storage.plans import current_plan, plan_record
 
 SCOPES = ("district", "street", "community")
 
@@ -86,10 +86,8 @@ def _records(df) -> list[dict]:
 
 
 def plan_report(conn: Connection, plan: str) -> dict:
-    row = conn.execute(text("SELECT name, status, params, report FROM plan WHERE name = :p"), {"p": plan}).first()
-    if row is None:
-        raise NotFound(f"plan {plan!r} does not exist")
-    return dict(row._mapping)
+    """A plan's status, parameters and partition report."""
+    return plan_record(conn, plan)
 
 
 def assign_scope(
@@ -136,7 +134,7 @@ def assign_scope(
 
 def import_roster(conn: Connection, path: str | Path, commit: bool = True) -> dict:
     """Check a roster file (CSV, XLSX or interchange staff layer) and upsert its people, all or nothing."""
-    from gridmap.roster import check_references, read_roster
+    from gridmap.interchange.roster import check_references, read_roster
     from gridmap.storage import staffing
 
     path = Path(path)

@@ -8,16 +8,14 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from gridmap.cli import app, console, engine, out, run
+from gridmap.cli.common import console, engine, out, run
 
 roster_app = typer.Typer(help="Import the staff roster (花名册).", no_args_is_help=True)
-app.add_typer(roster_app, name="roster")
 
 STAGES = {"reading": "reading grids, compounds and roster", "assigning": "assigning staff by rule",
           "writing": "writing posts, party branches and officer links"}
 
 
-@app.command("assign")
 def assign_cmd(
     district: Annotated[Optional[str], typer.Option(help="6-digit district code")] = None,
     street: Annotated[Optional[str], typer.Option(help="9-digit street code")] = None,
@@ -26,7 +24,7 @@ def assign_cmd(
     time_limit: Annotated[float, typer.Option(help="seconds for the solver's refinement")] = 10.0,
 ) -> None:
     """Staff the grids by rule: party branches, grid heads, 1+5+N workers and enforcement officers."""
-    from gridmap.workflows import assign_scope, scope_of
+    from gridmap.services.workflows import assign_scope, scope_of
 
     def go():
         scope, code = scope_of(district, street, community)
@@ -44,7 +42,7 @@ def roster_import_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="check and count, write nothing")] = False,
 ) -> None:
     """Import a roster with the interchange staff columns, all or nothing (errors name row and column)."""
-    from gridmap.workflows import import_roster
+    from gridmap.services.workflows import import_roster
 
     def go():
         with console.status(f"importing {file} ..."), engine().begin() as conn:

@@ -21,7 +21,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from pyogrio.errors import DataLayerError, DataSourceError
 
 from gridmap.errors import InvalidFile, InvalidInput
-from gridmap.layers import ROLES
+from gridmap.domain import ROLES
 
 COLUMNS = ("id", "name", "role", "agency", "phone", "phone_public", "community_code", "street_code")
 REQUIRED = ("id", "name", "role", "phone_public")

@@ -1,17 +1,17 @@
-"""``gridmap partition``."""
+"""``gridmap partition``, ``gridmap publish`` and ``gridmap plans``."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gridmap.cli import app, console, engine, out, run
+from gridmap.cli.common import console, engine, out, run
 
 
-@app.command("partition")
 def partition_cmd(
     district: Annotated[Optional[str], typer.Option(help="6-digit district code")] = None,
     street: Annotated[Optional[str], typer.Option(help="9-digit street code")] = None,
@@ -24,7 +24,7 @@ def partition_cmd(
     workers: Annotated[int, typer.Option(help="parallel processes")] = 2,
 ) -> None:
     """Divide communities into grids under the rules and write a draft plan."""
-    from gridmap.workflows import partition_plan, scope_of
+    from gridmap.services.workflows import partition_plan, scope_of
 
     def go():
         scope, code = scope_of(district, street, community)
@@ -53,3 +53,31 @@ def _print_summary(result: dict) -> None:
         for c in relaxed[:20]:
             out.print(f"  {c['community_code']}: {c.get('reasons')}")
     out.print(f"draft written; publish with: gridmap publish {result['plan']}")
+
+
+def publish_cmd(plan: Annotated[str, typer.Argument(help="draft plan to make current")]) -> None:
+    """Make a draft plan the current generation (lookups switch at once)."""
+    from gridmap.storage import plans
+
+    def go():
+        with engine().begin() as conn:
+            result = plans.publish(conn, plan)
+        out.print_json(json.dumps(result, default=str))
+
+    run(go)
+
+
+def plans_cmd() -> None:
+    """List plans and the period each was current."""
+    from gridmap.storage import plans
+
+    def go():
+        with engine().connect() as conn:
+            rows = plans.list_plans(conn)
+        table = Table("plan", "status", "grids", "current from", "until")
+        for r in rows:
+            table.add_row(r["name"], r["status"], str(r["grids"]), str(r["valid_from"] or ""),
+                          str(r["valid_to"] or ""))
+        out.print(table)
+
+    run(go)

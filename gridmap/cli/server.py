@@ -6,13 +6,11 @@ from typing import Annotated
 
 import typer
 
-from gridmap.cli import app, console, engine, out, run, settings
+from gridmap.cli.common import console, engine, out, run, settings
 
 keys_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
 
 
-@app.command("serve")
 def serve(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8000,

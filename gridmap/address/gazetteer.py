@@ -1,269 +1,40 @@
-"""Chinese standard addresses (标准地址, GB/T 39609 style): normalise, parse, match.
+"""The gazetteer (标准地址库): match typed address text to a standard address or compound.
 
-A standard address is road + door number (路 + 号) and/or compound + building
-+ unit (+ room): '江苏省无锡市新吴区旺庄街道长江路88号春潮花园12栋2单元'.
-Dispatchers type it with noise — no province, full-width digits, 幢 or 号楼
-for 栋, Chinese numerals, the unit left out — so matching goes from strict
+Dispatchers type addresses with noise — no province, full-width digits, 幢 or
+号楼 for 栋, Chinese numerals, the unit left out — so matching goes from strict
 to loose: exact text → structured keys → fuzzy text → compound name alone.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Container, Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-from gridmap.errors import AddressNotFound, InvalidInput
-
-MAX_LENGTH = 200
-Level = Literal["exact", "structured", "fuzzy", "compound"]
-
-# ---------------------------------------------------------------- normalisation
-
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "幺": 1, "二": 2, "两": 2, "三": 3, "四": 4,
-              "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}  # fmt: skip
-_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
-_CN_CHARS = "".join(_CN_DIGITS) + "".join(_CN_UNITS)
-# Numerals are converted only before these markers, so names like 五一路 or 三江花园 survive.
-_MARKERS = r"(?:号|栋|幢|座|单元|室|房|楼|层|#|期|门)"
-_CN_NUMBER_RE = re.compile(rf"第?([{_CN_CHARS}]+)(?={_MARKERS})")
-_ORDINAL_RE = re.compile(rf"第(\d+)(?={_MARKERS})")
-_DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−"})
-_JUNK_RE = re.compile(r"[^\w#\-]|_")
-_THREE_PART_RE = re.compile(r"(?<![\d\-])(\d+)-(\d+)-(\d+)(?:号|室)?(?![\d\-])")
-_BUILDING_WORD_RE = re.compile(r"(\d+)(?:号楼|号栋|号幢|幢|座|栋|#)楼?")
-# 号 before a unit or at the end is a building number (12号2单元, 春潮花园12号),
-# but never a door number after a road.
-_HAO_BEFORE_UNIT_RE = re.compile(r"(?<![\d\-路街道巷弄里])(\d+)号(?=\d+单元|\d+室|$)")
-_UNIT_WORD_RE = re.compile(r"(\d+)-?单元")
-_ROOM_WORD_RE = re.compile(r"(\d+)(?:号房|号室|室|房)")
-_TRAILING_ROOM_RE = re.compile(r"(单元|栋)(\d{3,})号?$")
-_STRAY_RE = re.compile(r"#|(?<!\d)-|-(?!\d)")
-
-
-def normalize(text: str) -> str:
-    """Canonical form: NFKC, no spaces/punctuation, Arabic numbers, 栋/单元/室 as the only words."""
-    s = _JUNK_RE.sub("", unicodedata.normalize("NFKC", text).upper().translate(_DASHES))
-    for _ in range(4):  # one pass nearly always; a rewrite can expose another (0号0房 → 0号0室 → 0栋0室)
-        before = s
-        for pattern, replace in _REWRITES:
-            s = pattern.sub(replace, s)
-        if s == before:
-            break
-    return s
-
-
-def _with(template: str) -> Callable[[re.Match[str]], str]:
-    """A replacement function for 'groups + words' templates (cheaper than re's template expansion)."""
-    parts = re.split(r"\\(\d)", template)
-    return lambda m: "".join(m.group(int(p)) if i % 2 else p for i, p in enumerate(parts))
-
-
-_REWRITES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
-    (_CN_NUMBER_RE, lambda m: str(chinese_to_int(m.group(1)))),
-    (_ORDINAL_RE, _with(r"\1")),
-    (_THREE_PART_RE, _with(r"\1栋\2单元\3室")),
-    (_BUILDING_WORD_RE, _with(r"\1栋")),
-    (_HAO_BEFORE_UNIT_RE, _with(r"\1栋")),
-    (_UNIT_WORD_RE, _with(r"\1单元")),
-    (_ROOM_WORD_RE, _with(r"\1室")),
-    (_TRAILING_ROOM_RE, _with(r"\1\2室")),
-    (_STRAY_RE, lambda m: ""),
+from gridmap.address.normalize import (
+    ADMIN_TOKEN_RE,
+    MAX_LENGTH,
+    Level,
+    Protected,
+    normalize,
+    normalize_name,
+    prefix_regex,
+    strip_with,
 )
-
-
-@lru_cache(maxsize=65536)
-def _normalize_name(text: str) -> str:
-    """normalize() for the few distinct road and compound names of a gazetteer."""
-    return normalize(text)
-
-
-def chinese_to_int(numeral: str) -> int:
-    """一百零八 → 108, 十二 → 12, 两 → 2; digit strings without 十百千 read digit by digit (一二零一 → 1201)."""
-    if not any(c in _CN_UNITS for c in numeral):
-        return int("".join(str(_CN_DIGITS[c]) for c in numeral))
-    total, current = 0, 0
-    for char in numeral:
-        if char in _CN_UNITS:
-            total += (current or 1) * _CN_UNITS[char]
-            current = 0
-        else:
-            current = _CN_DIGITS[char]
-    return total + current
-
-
-def int_to_chinese(number: int) -> str:
-    """12 → 十二, 20 → 二十, 7 → 七 (0..99), the way people say building and unit numbers."""
-    digits = "零一二三四五六七八九"
-    if not 0 <= number < 100:
-        raise InvalidInput(f"{number} is outside 0..99")
-    tens, ones = divmod(number, 10)
-    if tens == 0:
-        return digits[ones]
-    head = "十" if tens == 1 else digits[tens] + "十"
-    return head + (digits[ones] if ones else "")
-
-
-# ---------------------------------------------------------------- admin prefixes
-
-_ADMIN_SUFFIXES = ("特别行政区", "自治区", "自治州", "街道", "省", "市", "区", "县", "镇", "乡", "旗", "盟")
-# A short form (无锡 for 无锡市) is not stripped when a road name continues it (无锡路).
-_ROAD_AHEAD = r"(?![东西南北中]?(?:大道|路|街|道|巷|弄|里|桥))"
-
-
-def admin_variants(prefix: str) -> list[str]:
-    """The full form of an admin name and its short form without 省/市/区/街道... (two characters or more)."""
-    full = normalize(prefix)
-    for suffix in _ADMIN_SUFFIXES:
-        if full.endswith(suffix) and len(full) - len(suffix) >= 2:
-            return [full, full[: -len(suffix)]]
-    return [full] if full else []
-
-
-@lru_cache(maxsize=32)
-def _prefix_regex(prefixes: tuple[str, ...]) -> re.Pattern[str] | None:
-    full: set[str] = set()
-    short: set[str] = set()
-    for prefix in prefixes:
-        variants = admin_variants(prefix)
-        full.update(variants[:1])
-        short.update(variants[1:])
-    short -= full
-    options = [(re.escape(p), len(p)) for p in full] + [(re.escape(p) + _ROAD_AHEAD, len(p)) for p in short]
-    if not options:
-        return None
-    options.sort(key=lambda item: -item[1])
-    return re.compile("|".join(pattern for pattern, _ in options))
-
-
-@dataclass(frozen=True)
-class _Protected:
-    """Names (roads, compounds) that must never be cut by prefix stripping."""
-
-    names: frozenset[str]
-    lengths: tuple[int, ...]
-
-    @classmethod
-    def of(cls, names: Iterable[str]) -> _Protected:
-        kept = frozenset(n for n in names if n)
-        return cls(kept, tuple(sorted({len(n) for n in kept})))
-
-    def starts(self, text: str) -> bool:
-        return any(text[:k] in self.names for k in self.lengths)
-
-
-def strip_admin_prefix(text: str, prefixes: Iterable[str], keep: Iterable[str] = ()) -> str:
-    """Remove leading province/city/district/street names (full or short, any order, any subset).
-
-    Returns the normalised text. Names in ``keep`` (known roads and
-    compounds) stop the stripping, so 新吴花园 is not cut to 花园.
-    """
-    pattern = _prefix_regex(tuple(sorted(set(prefixes))))
-    return _strip(normalize(text), pattern, _Protected.of(normalize(k) for k in keep))
-
-
-def _strip(text: str, pattern: re.Pattern[str] | None, protected: _Protected) -> str:
-    if pattern is None:
-        return text
-    while (found := pattern.match(text)) and found.end() < len(text) and not protected.starts(text):
-        text = text[found.end() :]
-    return text
-
-
-# ---------------------------------------------------------------- parsing
-
-_ROAD_RE = re.compile(r"([\u4e00-\u9fffA-Z0-9]*?(?:大道|路|街|道|巷|弄|里))(\d+(?:-\d+)?)号")
-_BUILDING_RE = re.compile(r"(\d+)栋")
-_UNIT_RE = re.compile(r"(\d+)单元")
-_ROOM_RE = re.compile(r"(\d+)室")
-_ROAD_CUT_RE = re.compile(r"特别行政区|自治区|自治州|街道|社区|省|市|区|县|镇|乡|村")
-_VALID_ROAD_RE = re.compile(r".{2,}?(?:大道|路|街|道|巷|弄|里)")
-_COMPOUND_CUT_RE = re.compile(r"特别行政区|自治区|街道|省|(?<![城都超])市|(?<![小社园景校厂城营])区|县")
-_LEADING_DOOR_RE = re.compile(r"^\d+(?:-\d+)?号")
-
-
-@dataclass(frozen=True)
-class ParsedAddress:
-    """The parts of an address found in the text; None where absent."""
-
-    road: str | None = None
-    door_number: str | None = None
-    compound_name: str | None = None
-    building_no: int | None = None
-    unit: int | None = None
-    room: str | None = None
-    rest: str = ""
-
-
-def parse(text: str, known_compounds: Container[str] = frozenset()) -> ParsedAddress:
-    """Split an address into road, door number, compound, building, unit and room.
-
-    ``known_compounds`` (normalised names) are kept whole even when they
-    look like an admin prefix plus a name (无锡新区工博园).
-    """
-    s = normalize(text)
-    road = door = None
-    pos = 0
-    found = _ROAD_RE.search(s)
-    if found:
-        road, door, pos = _cut_road(found.group(1)), found.group(2), found.end()
-    parts = [m for m in (r.search(s, pos) for r in (_BUILDING_RE, _UNIT_RE, _ROOM_RE)) if m]
-    first = min((m.start() for m in parts), default=len(s))
-    last = max((m.end() for m in parts), default=len(s))
-    building, unit, room = (_group(r.search(s, pos)) for r in (_BUILDING_RE, _UNIT_RE, _ROOM_RE))
-    return ParsedAddress(
-        road=road,
-        door_number=door,
-        compound_name=_cut_compound(s[pos:first], known_compounds) or None,
-        building_no=int(building) if building else None,
-        unit=int(unit) if unit else None,
-        room=room,
-        rest=s[last:],
-    )
-
-
-def _group(found: re.Match[str] | None) -> str | None:
-    return found.group(1) if found else None
-
-
-def _cut_road(road: str) -> str:
-    """Drop admin names glued in front of a road (旺庄街道长江路 → 长江路), keeping 新区大道 whole."""
-    for found in reversed(list(_ROAD_CUT_RE.finditer(road))):
-        rest = road[found.end() :]
-        if _VALID_ROAD_RE.fullmatch(rest):
-            return rest
-    return road
-
-
-def _cut_compound(raw: str, known: Container[str]) -> str:
-    """Drop admin names before a compound name (新吴区春潮花园 → 春潮花园), not 东区花园 or 城市花园."""
-    raw = _LEADING_DOOR_RE.sub("", raw)
-    cuts = [0]
-    for found in _COMPOUND_CUT_RE.finditer(raw):
-        if found.start() - cuts[-1] >= 2 and len(raw) - found.end() >= 2:
-            cuts.append(found.end())
-    for cut in cuts:  # the longest known name wins over the heuristic
-        if raw[cut:] in known:
-            return raw[cut:]
-    return raw[cuts[-1] :]
-
-
-# ---------------------------------------------------------------- gazetteer
+from gridmap.address.parse import ParsedAddress, parse
+from gridmap.errors import AddressNotFound, InvalidInput
 
 FUZZY_CUTOFF = 70.0
 COMPOUND_CUTOFF = 85.0
 AMBIGUITY_MARGIN = 3.0
 MAX_CANDIDATES = 5
 _REQUIRED = ("id", "address", "compound_id", "building_id")
-_ADMIN_TOKEN_RE = re.compile(r".+?(?:特别行政区|自治区|自治州|街道|省|市|区|县|镇|乡|旗|盟)")
 
 
 @dataclass(frozen=True)
@@ -293,7 +64,7 @@ def compound_key(name: str | None) -> str:
     """Key for comparing compound names: normalised, without a trailing 小区."""
     if not name:
         return ""
-    key = _normalize_name(name)
+    key = normalize_name(name)
     return key[:-2] if key.endswith("小区") and len(key) > 3 else key
 
 
@@ -308,8 +79,8 @@ class Gazetteer:
         self._index_structure()
         derived = self._derive_prefixes()
         self.prefixes: tuple[str, ...] = tuple(sorted(set(prefixes) | derived | {"中国"}))
-        self._prefix_pattern = _prefix_regex(self.prefixes)
-        self._protected = _Protected.of([*self._by_road, *self._compounds_by_key])
+        self._prefix_pattern = prefix_regex(self.prefixes)
+        self._protected = Protected.of([*self._by_road, *self._compounds_by_key])
         self._index_text()
 
     def __len__(self) -> int:
@@ -389,7 +160,7 @@ class Gazetteer:
             at = norm.find(anchor) if anchor else -1
             if at > 0:
                 heads.add(norm[:at])
-        return {token for head in heads for token in _ADMIN_TOKEN_RE.findall(head)}
+        return {token for head in heads for token in ADMIN_TOKEN_RE.findall(head)}
 
     def _index_text(self) -> None:
         self._norm: list[str] = [self._strip_text(t) for t in self._norm_full]
@@ -398,7 +169,7 @@ class Gazetteer:
             self._by_exact.setdefault(key, i)
 
     def _strip_text(self, normalized: str) -> str:
-        return _strip(normalized, self._prefix_pattern, self._protected)
+        return strip_with(normalized, self._prefix_pattern, self._protected)
 
     # -- matching
 
@@ -649,7 +420,7 @@ def _first(value: Any, fallback: Any) -> Any:
 
 def _name(value: Any) -> str | None:
     """A road or compound name from a table cell, normalised."""
-    return None if value is None else _normalize_name(str(value)) or None
+    return None if value is None else normalize_name(str(value)) or None
 
 
 def _int(value: Any) -> int | None:
@@ -667,7 +438,7 @@ def _door(value: Any) -> str | None:
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    text = _normalize_name(str(value))
+    text = normalize_name(str(value))
     return text[:-1] if text.endswith("号") else text or None
 
 
@@ -675,56 +446,3 @@ def _attr(parsed: ParsedAddress | None, name: str) -> Any:
     return getattr(parsed, name) if parsed is not None else None
 
 
-# ---------------------------------------------------------------- noise for tests and benchmarks
-
-_FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
-_BUILDING_SYNONYMS = ("幢", "号楼", "#", "#楼", "座")
-
-
-def add_noise(address: str, rng: np.random.Generator) -> str:
-    """A dispatcher's rendering of a standard address: prefixes dropped, 幢/号楼, numerals, spaces..."""
-    s = address
-    if rng.random() < 0.7:
-        s = _drop_admin(s, rng)
-    if rng.random() < 0.3:
-        s = _drop_road(s)
-    if rng.random() < 0.25:
-        s = re.sub(r"\d+单元", "", s)
-    if rng.random() < 0.3:
-        s = re.sub(r"(\d{1,2})(?=栋|单元)", lambda m: int_to_chinese(int(m.group(1))), s)
-    if rng.random() < 0.4:
-        s = s.replace("栋", str(rng.choice(_BUILDING_SYNONYMS)))
-    if rng.random() < 0.15 and "单元" in s:
-        s += f"{int(rng.integers(1, 19))}{int(rng.integers(1, 5)):02d}室"
-    if rng.random() < 0.3:
-        s = s.translate(_FULL_WIDTH)
-    if rng.random() < 0.3:
-        s = _add_spaces(s, rng)
-    return s
-
-
-def _drop_admin(address: str, rng: np.random.Generator) -> str:
-    tokens = []
-    rest = address
-    while found := _ADMIN_TOKEN_RE.match(rest):
-        if _ROAD_RE.match(found.group()) or len(found.group()) > 8:
-            break
-        tokens.append(found.group())
-        rest = rest[found.end() :]
-    if not tokens:
-        return address
-    keep_from = int(rng.integers(1, len(tokens) + 1))
-    return "".join(tokens[keep_from:]) + rest
-
-
-def _drop_road(address: str) -> str:
-    found = _ROAD_RE.search(address)
-    if not found or found.end() == len(address):
-        return address
-    return address[: found.start()] + address[found.end() :]
-
-
-def _add_spaces(text: str, rng: np.random.Generator) -> str:
-    cuts = sorted(set(int(c) for c in rng.integers(1, max(len(text), 2), size=3)))
-    pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
-    return " ".join(p for p in pieces if p)

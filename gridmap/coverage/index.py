@@ -1,4 +1,4 @@
-"""Coverage lookup in memory (网格查询): point → grid, edge warning, compound, staff card.
+"""The in-memory coverage index (网格查询): point → grid, edge warning, compound, building.
 
 Pure: the storage layer hands in a :class:`CoverageData` snapshot of one
 generation (grids and their subdivided parts, compounds, buildings, service
@@ -16,7 +16,6 @@ in the CGCS2000 Gauss–Krüger zone of the index's centre (scale error below
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +25,7 @@ import pandas as pd
 import shapely
 from numpy.typing import NDArray
 
-from gridmap.errors import InvalidInput, NoCoveringGrid, NotFound, OutOfRange
+from gridmap.errors import InvalidInput, NoCoveringGrid, OutOfRange
 
 _A = 6378137.0  # CGCS2000 / GRS80 semi-major axis
 _E2 = 0.00669438002290
@@ -35,9 +34,6 @@ AGENCIES = ("police", "urban_management", "market_regulation")
 WORKER_ROLES = ("grid_worker", "community_police", "community_worker", "urban_management",
                 "market_regulation", "sanitation")
 SERVICE_AREA_MARGIN_M = 5_000.0
-#: How an answer's location was found: a coordinate, or an address matched at some level.
-METHODS = {"coordinate": "coordinate", "exact": "exact_address", "structured": "parsed_address",
-           "fuzzy": "fuzzy_match", "compound": "compound_name"}
 
 
 # ---------------------------------------------------------------- metres
@@ -284,7 +280,7 @@ def _metric_transformer(geoms: NDArray) -> Any:
     """CGCS2000 → the Gauss–Krüger zone of the geometries' centre (scale error < 0.15 % within a zone)."""
     from pyproj import Transformer
 
-    from gridmap.coords import metric_crs
+    from gridmap.crs import metric_crs
 
     x0, _, x1, _ = shapely.total_bounds(geoms) if len(geoms) else (117.0, 0.0, 117.0, 0.0)
     return Transformer.from_crs("EPSG:4490", metric_crs((x0 + x1) / 2), always_xy=True)
@@ -368,324 +364,3 @@ def _plain(value: Any) -> Any:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return None
     return value
-
-
-# ---------------------------------------------------------------- answers
-
-
-def answer(index: CoverageIndex, location: dict, hit: Hit, compound_id: str | None = None,
-           building_id: str | None = None, service_points: int = 3) -> dict:
-    """The full coverage answer for a located point (every phone included; see :func:`public_view`)."""
-    lon, lat = location["lon"], location["lat"]
-    code = str(index.codes[hit.grid])
-    card = index.data.cards.get(code, {})
-    compound_id = compound_id or index.compound_at(lon, lat)
-    building_id = building_id or index.building_at(lon, lat)
-    g = hit.grid
-    gen = index.data.generation
-    return {
-        "location": location,
-        "grid": {"code": code, "name": index.names[g], "households": index.households[g],
-                 "community_code": index.communities[g], "plan": gen.get("plan"),
-                 "generation": gen},
-        "community": card.get("community"),
-        "street": card.get("street"),
-        "district": card.get("district"),
-        "compound": {"id": compound_id, "name": index.compound_name(compound_id)} if compound_id else None,
-        "building_id": building_id,
-        "party": card.get("party") or {"grid_branch": None, "community_committee": None, "street_committee": None},
-        "staff": staff_groups(card.get("posts", []), building_id),
-        "officers": officers_for(index.data.officers, compound_id),
-        "service_points": index.nearest_service_points(lon, lat, service_points),
-        "edge": hit.edge,
-        "boundary_distance_m": round(hit.boundary_m, 1),
-        "neighbours": [{"code": str(index.codes[n]), "name": index.names[n],
-                        "distance_m": round(d, 1)} for n, d in hit.neighbours],
-    }
-
-
-def staff_groups(posts: Sequence[dict], building_id: str | None) -> dict:
-    """Posts of a grid as 1+5+N: the grid head, workers by role, volunteers, the building chief."""
-    def pick(role: str) -> list[dict]:
-        return [_staff(p) for p in posts if p.get("role") == role]
-
-    heads = pick("grid_head")
-    chiefs = [_staff(p) for p in posts if p.get("role") == "building_chief"
-              and building_id is not None and str(p.get("building_id")) == str(building_id)]
-    return {
-        "grid_head": heads[0] if heads else None,
-        "workers": {role: pick(role) for role in WORKER_ROLES},
-        "volunteers": pick("volunteer"),
-        "building_chief": chiefs[0] if chiefs else None,
-    }
-
-
-def officers_for(officers: dict[str, dict[str, list[dict]]], compound_id: str | None) -> dict[str, list[dict]]:
-    """Enforcement officers of a compound per agency (police, 城管, market regulation)."""
-    linked = officers.get(str(compound_id), {}) if compound_id else {}
-    return {agency: [_staff(s) for s in linked.get(agency, [])] for agency in AGENCIES}
-
-
-def _staff(row: dict) -> dict:
-    keys = ("id", "name", "role", "agency", "phone", "phone_public")
-    return {k: row.get(k) for k in keys}
-
-
-def public_view(value: Any) -> Any:
-    """A copy of an answer with every private phone number removed (the public role)."""
-    if isinstance(value, list):
-        return [public_view(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    out = {k: public_view(v) for k, v in value.items()}
-    if "phone" in out and not out.get("phone_public"):
-        out["phone"] = None
-    return out
-
-
-def coordinate_location(lon: float, lat: float, input_lon: float, input_lat: float, crs: str) -> dict:
-    """The location block of an answer found from a coordinate."""
-    return {"lon": round(lon, 7), "lat": round(lat, 7), "crs": "EPSG:4490", "method": "coordinate",
-            "confidence": 1.0, "input": {"lon": input_lon, "lat": input_lat, "crs": crs},
-            "address": None, "address_id": None, "candidates": []}
-
-
-# ---------------------------------------------------------------- addresses
-
-
-@dataclass
-class AddressBook:
-    """The gazetteer (标准地址库) and where each standard address and compound lies (EPSG:4490)."""
-
-    gazetteer: Any  # gridmap.address.Gazetteer
-    rows: dict[str, tuple[float, float, str | None, str | None]]  # id → lon, lat, compound, building
-    compounds: dict[str, tuple[float, float]] = field(default_factory=dict)  # id → a point inside
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """An address resolved to a point, with the compound and building when known."""
-
-    location: dict
-    compound_id: str | None
-    building_id: str | None
-
-
-def resolve_address(book: AddressBook, text: str) -> Resolved:
-    """Match free text against the gazetteer (exact → parsed → fuzzy → compound) and place it."""
-    match = book.gazetteer.match(text)
-    candidates = [_candidate(book, str(cid), label, score) for cid, label, score in match.candidates]
-    chosen = str(match.address_id) if match.address_id is not None else None
-    if chosen is None and candidates:
-        chosen = candidates[0]["address_id"]
-    if chosen is not None and chosen in book.rows:
-        lon, lat, compound_id, building_id = book.rows[chosen]
-    elif match.compound_id is not None and str(match.compound_id) in book.compounds:
-        lon, lat = book.compounds[str(match.compound_id)]
-        compound_id, building_id = str(match.compound_id), None
-    else:
-        raise NoCoveringGrid(f"address {text!r} matched {match.address or match.compound_id!r}, "
-                             "which has no location")
-    location = {
-        "lon": round(lon, 7), "lat": round(lat, 7), "crs": "EPSG:4490",
-        "method": METHODS[match.level], "confidence": float(match.confidence), "input": {"address": text},
-        "address": match.address if match.address_id is not None else
-        (candidates[0]["address"] if candidates else None),
-        "address_id": chosen, "candidates": candidates,
-    }
-    building = str(match.building_id) if match.building_id is not None else building_id
-    return Resolved(location, compound_id, building if not candidates else building_id)
-
-
-def _candidate(book: AddressBook, address_id: str, label: str, score: float) -> dict:
-    lon, lat, _, _ = book.rows.get(address_id, (None, None, None, None))
-    return {"address_id": address_id, "address": label, "score": float(score), "lon": lon, "lat": lat,
-            "grid_code": None}
-
-
-# ---------------------------------------------------------------- one-shot answers
-
-
-def point_answer(index: CoverageIndex, lon: float, lat: float, crs: str) -> dict:
-    """The full answer for a coordinate named in ``crs`` (wgs84, cgcs2000, gcj02, bd09, EPSG:n)."""
-    from gridmap.coords import parse_crs, to_cgcs2000
-
-    name = parse_crs(crs)
-    x, y = to_cgcs2000(lon, lat, name)
-    return answer(index, coordinate_location(x, y, lon, lat, name), index.locate(x, y))
-
-
-def address_answer(index: CoverageIndex, resolved: Resolved) -> dict:
-    """The full answer for a resolved address; candidates get the grid each falls in."""
-    location = resolved.location
-    out = answer(index, location, index.locate(location["lon"], location["lat"]),
-                 resolved.compound_id, resolved.building_id)
-    placed = [c for c in location["candidates"] if c["lon"] is not None]
-    if placed:
-        batch = index.locate_many([c["lon"] for c in placed], [c["lat"] for c in placed], edge=False)
-        for k, cand in enumerate(placed):
-            cand["grid_code"] = batch.code(k)
-    return out
-
-
-# ---------------------------------------------------------------- batches
-
-BATCH_COLUMNS = ("row", "id", "method", "confidence", "lon", "lat", "address", "grid_code", "grid_name",
-                 "community_code", "community_name", "street_code", "street_name", "edge", "error", "detail")
-
-
-@dataclass
-class _Pending:
-    row: int
-    id: Any
-    lon: float
-    lat: float
-    method: str = "coordinate"
-    confidence: float = 1.0
-    address: str | None = None
-
-
-def batch_answers(index: CoverageIndex, rows: Sequence[Any], addresses: Any) -> list[dict]:
-    """Answer a chunk of batch rows ({id, lon, lat, crs} or {id, address}) in order.
-
-    ``addresses`` is a callable returning the AddressBook, called only if a
-    row has an address. A bad row becomes an error row; it never stops the batch.
-    """
-    out: list[dict | None] = [None] * len(rows)
-    pending: list[_Pending] = []
-    coords: dict[str, list[tuple[int, Any, float, float]]] = {}
-    for i, raw in enumerate(rows):
-        try:
-            kind, rid, values = parse_batch_row(raw)
-            if kind == "address":
-                pending.append(_resolved_row(i, rid, resolve_address(addresses(), values)))
-            else:
-                coords.setdefault(values[2], []).append((i, rid, values[0], values[1]))
-        except (InvalidInput, NotFound) as exc:
-            out[i] = error_row(i, _row_id(raw), exc)
-    for crs, items in coords.items():
-        pending.extend(_converted(items, crs, out))
-    _locate_pending(index, pending, out)
-    return [r for r in out if r is not None]
-
-
-def parse_batch_row(raw: Any) -> tuple[str, Any, Any]:
-    """('address', id, text) or ('coordinate', id, (lon, lat, crs)); InvalidInput names what is wrong."""
-    if not isinstance(raw, dict):
-        raise InvalidInput(f"a row must be an object with id and lon/lat/crs or address, not {type(raw).__name__}")
-    rid = _row_id(raw)
-    if rid is None:
-        raise InvalidInput("row has no id")
-    address = raw.get("address")
-    if isinstance(address, str) and address.strip():
-        return "address", rid, address
-    lon, lat, crs = raw.get("lon"), raw.get("lat"), raw.get("crs")
-    if _blank(lon) and _blank(lat):
-        raise InvalidInput("row has neither an address nor lon/lat")
-    if _blank(crs):
-        raise InvalidInput("row has lon/lat but no crs (wgs84, cgcs2000, gcj02 or bd09)")
-    return "coordinate", rid, (_number(lon, "lon"), _number(lat, "lat"), str(crs))
-
-
-def _row_id(raw: Any) -> Any:
-    if not isinstance(raw, dict):
-        return None
-    rid = raw.get("id")
-    return None if _blank(rid) else rid
-
-
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or \
-        (isinstance(value, float) and math.isnan(value))
-
-
-def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool):
-        raise InvalidInput(f"{name} {value!r} is not a number")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{name} {value!r} is not a number") from None
-    return number
-
-
-def _resolved_row(i: int, rid: Any, resolved: Resolved) -> _Pending:
-    loc = resolved.location
-    return _Pending(i, rid, loc["lon"], loc["lat"], loc["method"], loc["confidence"], loc["address"])
-
-
-def _converted(items: list[tuple[int, Any, float, float]], crs: str, out: list) -> list[_Pending]:
-    """Convert one CRS's rows to CGCS2000 together; rows that fail get their own error."""
-    from gridmap.coords import parse_crs, to_cgcs2000
-
-    try:
-        name = parse_crs(crs)
-    except InvalidInput as exc:
-        for i, rid, _, _ in items:
-            out[i] = error_row(i, rid, exc)
-        return []
-    lon = np.array([t[2] for t in items])
-    lat = np.array([t[3] for t in items])
-    ok = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
-    for k in np.flatnonzero(~ok):
-        i, rid, x, y = items[k]
-        out[i] = error_row(i, rid, OutOfRange(f"coordinate ({x}, {y}) is not a finite lon in -180..180 "
-                                              "and lat in -90..90"))
-    good = np.flatnonzero(ok)
-    try:
-        x, y = to_cgcs2000(lon[good], lat[good], name)
-    except InvalidInput as exc:
-        for k in good:
-            out[items[k][0]] = error_row(items[k][0], items[k][1], exc)
-        return []
-    return [_Pending(items[k][0], items[k][1], float(x[j]), float(y[j])) for j, k in enumerate(good)]
-
-
-def _locate_pending(index: CoverageIndex, pending: list[_Pending], out: list) -> None:
-    if not pending:
-        return
-    lon = np.array([p.lon for p in pending])
-    lat = np.array([p.lat for p in pending])
-    batch = index.locate_many(lon, lat)
-    x0, y0, x1, y1 = index.service_area
-    inside = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
-    summaries = index.summaries()
-    for k, p in enumerate(pending):
-        g = int(batch.grid[k])
-        if g >= 0:
-            out[p.row] = {"row": p.row + 1, "id": p.id, "method": p.method, "confidence": p.confidence,
-                          "lon": round(p.lon, 7), "lat": round(p.lat, 7), "address": p.address,
-                          **summaries[g], "edge": bool(batch.edge[k]), "error": None, "detail": None}
-            continue
-        try:
-            if not inside[k]:
-                index.check_service_area(p.lon, p.lat)
-            index.locate(p.lon, p.lat)
-        except (InvalidInput, NotFound) as exc:
-            out[p.row] = error_row(p.row, p.id, exc)
-
-
-def error_row(i: int, rid: Any, exc: InvalidInput | NotFound) -> dict:
-    """A batch row that failed: its error code and a detail naming the problem."""
-    row = {"row": i + 1, "id": rid, "error": exc.code, "detail": exc.detail}
-    nearest = getattr(exc, "nearest", None)
-    if nearest:
-        row["nearest"] = nearest
-    return row
-
-
-def parse_csv(data: bytes | str) -> list[dict]:
-    """Batch rows of a CSV whose header names id and lon, lat, crs and/or address."""
-    import csv
-    import io
-
-    try:
-        content = data.decode("utf-8-sig") if isinstance(data, bytes) else data.lstrip("\ufeff")
-    except UnicodeDecodeError:
-        raise InvalidInput("CSV is not UTF-8 text") from None
-    reader = csv.DictReader(io.StringIO(content))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    if "id" not in header or not ({"lon", "lat"} <= set(header) or "address" in header):
-        raise InvalidInput(f"CSV header {header} must have id and lon, lat, crs and/or address")
-    reader.fieldnames = header
-    return [{k: (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k} for row in reader]

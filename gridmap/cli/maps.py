@@ -7,11 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from gridmap.cli import app, console, engine, out, run, settings
+from gridmap.cli.common import console, engine, out, run, settings
 
 map_app = typer.Typer(help="Write map pages as self-contained HTML files (Leaflet inlined, works offline).",
                       no_args_is_help=True)
-app.add_typer(map_app, name="map")
 
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="HTML file to write")]
 TilesOpt = Annotated[Optional[str], typer.Option(help="openstreetmap | none | amap (GCJ-02); default: settings")]
@@ -102,7 +101,7 @@ def lookup_cmd(
     private_phones: PrivateOpt = False,
 ) -> None:
     """Dispatcher map for one point or address: its grid, neighbours on an edge, the staff card."""
-    from gridmap.coords import to_cgcs2000
+    from gridmap.crs import to_cgcs2000
     from gridmap.errors import InvalidInput
     from gridmap.maps import lookup_map
     from gridmap.storage import mapdata
