@@ -32,9 +32,18 @@ class OutOfRange(InvalidInput):
 
 
 class InvalidFile(GridmapError):
-    """An interchange file that cannot be imported; nothing was written."""
+    """An interchange file that cannot be imported; nothing was written.
+
+    ``issues`` lists every problem found (``gridmap.interchange.issues.Issue``),
+    ``omitted`` how many more were found than listed.
+    """
 
     code = "invalid_file"
+
+    def __init__(self, detail: str, issues: tuple = (), omitted: int = 0) -> None:
+        super().__init__(detail)
+        self.issues = tuple(issues)
+        self.omitted = omitted
 
 
 class InvalidBoundary(InvalidFile):

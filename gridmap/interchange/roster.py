@@ -10,6 +10,7 @@ header is row 1, the first person row 2) and the column.
 
 from __future__ import annotations
 
+import io
 import re
 import zipfile
 from pathlib import Path
@@ -20,48 +21,67 @@ import pyogrio
 from openpyxl.utils.exceptions import InvalidFileException
 from pyogrio.errors import DataLayerError, DataSourceError
 
-from gridmap.errors import InvalidFile, InvalidInput
 from gridmap.domain import ROLES
+from gridmap.errors import InvalidFile, InvalidInput
+from gridmap.interchange.aliases import HEADER_ALIASES, NO, YES, agency_code, allowed_roles, column_name, role_code
+from gridmap.interchange.issues import Issue, IssueLog
+from gridmap.interchange.text import decode_csv
 
 COLUMNS = ("id", "name", "role", "agency", "phone", "phone_public", "community_code", "street_code")
 REQUIRED = ("id", "name", "role", "phone_public")
 SUFFIXES = (".csv", ".xlsx", ".gpkg", ".geojson", ".json")
-TRUE = frozenset({"true", "1", "yes", "y", "t", "是"})
-FALSE = frozenset({"false", "0", "no", "n", "f", "否", ""})
+TRUE = frozenset({"true", "1", "yes", "y", "t"}) | YES
+FALSE = frozenset({"false", "0", "no", "n", "f", ""}) | NO
 PHONE = re.compile(r"^\+?[0-9][0-9 \-]{2,30}$")
 #: Roles whose holders act as enforcement officers and so must name their agency.
 OFFICER_ROLES = {"community_police": "police", "urban_management": "urban_management",
                  "market_regulation": "market_regulation"}
 FIRST_ROW = 2  # spreadsheet row of the first person (row 1 is the header)
-UNREADABLE = (ValueError, OSError, KeyError, zipfile.BadZipFile, InvalidFileException, DataSourceError,
+UNREADABLE = (InvalidInput, ValueError, OSError, KeyError, zipfile.BadZipFile, InvalidFileException, DataSourceError,
               DataLayerError)
 
 
-def read_roster(path: str | Path) -> pd.DataFrame:
+def read_roster(path: str | Path, *, communities: set[str] | None = None,
+                streets: set[str] | None = None) -> pd.DataFrame:
     """The checked roster of ``path``: one row per person, indexed by spreadsheet row number.
 
-    Raises InvalidFile naming the row and column of the first problem.
+    Headers and values may be Chinese (姓名, 角色 = 社区民警, 电话公开 = 是); a
+    CSV may be UTF-8 (with or without BOM) or GBK. Given the stored
+    ``communities`` and ``streets``, their codes are checked too. Raises
+    InvalidFile listing every problem by row and column.
     """
     path = Path(path)
     raw = _read_raw(path)
-    return check_roster(raw, source=path.name)
+    return check_roster(raw, source=path.name, communities=communities, streets=streets)
 
 
-def check_roster(raw: pd.DataFrame, source: str = "roster") -> pd.DataFrame:
+def check_roster(raw: pd.DataFrame, source: str = "roster", *, communities: set[str] | None = None,
+                 streets: set[str] | None = None) -> pd.DataFrame:
     """Check and tidy a roster read as text; the index becomes the spreadsheet row number."""
-    raw = raw.rename(columns=lambda c: str(c).strip())
+    raw = raw.rename(columns=column_name)
+    if raw.columns.duplicated().any():
+        twice = sorted(set(raw.columns[raw.columns.duplicated()]))
+        raise InvalidFile(f"{source}: column(s) {twice} appear more than once (a header and its Chinese alias?)")
     missing = [c for c in (*REQUIRED, "community_code") if c not in raw.columns]
     if missing:
-        raise InvalidFile(f"{source}: missing column(s) {missing}; required: {list(COLUMNS)}")
+        raise InvalidFile(f"{source}: missing column(s) {missing}; required: {list(COLUMNS)} "
+                          f"(or their Chinese names: {_chinese_headers()})")
     df = raw.map(_text).copy()
     df.index = pd.RangeIndex(FIRST_ROW, FIRST_ROW + len(df), name="row")
     df = df[~(df == "").all(axis=1)]  # blank spreadsheet lines
     for col in COLUMNS:
         if col not in df.columns:
             df[col] = ""
+    df["role"] = df["role"].map(role_code)
+    df["agency"] = df["agency"].map(agency_code)
+    log = IssueLog()
     for row, rec in df.iterrows():
-        _check_row(int(row), rec, source)
-    _check_unique(df, source)
+        for col, why in problems(rec):
+            log.add(_issue(source, int(row), col, rec.get(col, ""), why))
+    log.extend(_duplicates(df, source))
+    if communities is not None and streets is not None:
+        log.extend(_unknown_codes(df, communities, streets, source))
+    log.raise_if_errors(source)
     officer = df["role"].map(OFFICER_ROLES).fillna("")
     df["agency"] = df["agency"].where(df["agency"] != "", officer)
     df["phone_public"] = [_bool(v) for v in df["phone_public"]]
@@ -71,15 +91,30 @@ def check_roster(raw: pd.DataFrame, source: str = "roster") -> pd.DataFrame:
 
 
 def check_references(roster: pd.DataFrame, communities: set[str], streets: set[str], source: str = "roster") -> None:
-    """Every community_code and street_code names a stored community or street."""
+    """Every community_code and street_code names a stored community or street (all listed at once)."""
+    log = IssueLog()
+    log.extend(_unknown_codes(roster, communities, streets, source))
+    log.raise_if_errors(source)
+
+
+def _unknown_codes(roster: pd.DataFrame, communities: set[str], streets: set[str], source: str) -> list[Issue]:
+    out = []
     for col, known in (("community_code", communities), ("street_code", streets)):
         bad = roster[(roster[col] != "") & ~roster[col].isin(known)]
-        if len(bad):
-            row = int(bad.index[0])
-            raise InvalidFile(
-                f"{source}: row {row}, column {col}: {bad[col].iloc[0]!r} is not a stored "
-                f"{col.split('_')[0]}; import its boundary first"
-            )
+        for row, value in zip(bad.index, bad[col]):
+            out.append(_issue(source, int(row), col, value,
+                              f"{value!r} is not a stored {col.split('_')[0]}; import its boundary first",
+                              kind="reference"))
+    return out
+
+
+def _issue(source: str, row: int, col: str, value: object, why: str, kind: str = "value") -> Issue:
+    return Issue(source, f"row {row}", col, _text(value), why, kind=kind)
+
+
+def _chinese_headers() -> str:
+    return ", ".join(f"{zh} {en}" for zh, en in HEADER_ALIASES.items() if en in COLUMNS and
+                     zh in ("编号", "姓名", "角色", "条线", "电话", "电话公开", "社区代码", "街道代码"))
 
 
 def _read_raw(path: Path) -> pd.DataFrame:
@@ -89,14 +124,15 @@ def _read_raw(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            text = decode_csv(path.read_bytes(), source=path.name)
+            return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
         if suffix == ".xlsx":
             return pd.read_excel(path, dtype=object, engine="openpyxl")
         if suffix in (".gpkg", ".geojson", ".json"):
             layer = "staff" if suffix == ".gpkg" else None
             return pd.DataFrame(pyogrio.read_dataframe(path, layer=layer, read_geometry=False))
     except UNREADABLE as exc:
-        raise InvalidFile(f"{path}: cannot be read as a roster ({exc})") from exc
+        raise InvalidFile(f"{path}: cannot be read as a roster ({getattr(exc, 'detail', exc)})") from exc
     raise InvalidFile(f"{path}: unsupported roster type {suffix!r}; use one of {list(SUFFIXES)}")
 
 
@@ -118,23 +154,29 @@ def _bool(value: str) -> bool:
     return value.lower() in TRUE
 
 
-def problem(rec: pd.Series | dict) -> tuple[str, str] | None:
-    """The first problem of one person as (column, why), or None; values are text."""
+def problems(rec: pd.Series | dict) -> list[tuple[str, str]]:
+    """Every problem of one person as (column, why); values are text, roles and agencies already aliased."""
     rec = {c: _text(rec.get(c, "")) for c in (*COLUMNS, "party_member")}
-    for col in ("id", "name", "role"):
-        if rec[col] == "":
-            return col, "is empty"
-    if rec["role"] not in ROLES:
-        return "role", f"{rec['role']!r} is not a role; allowed: {list(ROLES)}"
+    found = [(col, "is empty") for col in ("id", "name", "role") if rec[col] == ""]
+    if rec["role"] and rec["role"] not in ROLES:
+        found.append(("role", f"{rec['role']!r} is not a role; allowed: {allowed_roles()}"))
     want = OFFICER_ROLES.get(rec["role"])
     if want and rec["agency"] not in ("", want):
-        return "agency", f"{rec['agency']!r} does not fit role {rec['role']} (agency {want})"
+        found.append(("agency", f"{rec['agency']!r} does not fit role {rec['role']} (agency {want})"))
     for flag in ("phone_public", "party_member"):
         if rec[flag].lower() not in TRUE | FALSE:
-            return flag, f"{rec[flag]!r} is not true/false"
+            found.append((flag, f"{rec[flag]!r} is not a yes/no value (true/false, 是/否)"))
     if rec["phone"] and not PHONE.match(rec["phone"]):
-        return "phone", f"{rec['phone']!r} is not a phone number"
-    return _code_problem(rec["community_code"], rec["street_code"])
+        found.append(("phone", f"{rec['phone']!r} is not a phone number"))
+    code = _code_problem(rec["community_code"], rec["street_code"])
+    return found + ([code] if code else [])
+
+
+def problem(rec: pd.Series | dict) -> tuple[str, str] | None:
+    """The first problem of one person as (column, why), or None."""
+    found = problems({**dict(rec), "role": role_code(_text(dict(rec).get("role", ""))),
+                      "agency": agency_code(_text(dict(rec).get("agency", "")))})
+    return found[0] if found else None
 
 
 def check_person(person: dict) -> None:
@@ -142,12 +184,6 @@ def check_person(person: dict) -> None:
     found = problem(person)
     if found:
         raise InvalidInput(f"{found[0]}: {found[1]}")
-
-
-def _check_row(row: int, rec: pd.Series, source: str) -> None:
-    found = problem(rec)
-    if found:
-        raise InvalidFile(f"{source}: row {row}, column {found[0]}: {found[1]}")
 
 
 def _code_problem(community: str, street: str) -> tuple[str, str] | None:
@@ -162,9 +198,11 @@ def _code_problem(community: str, street: str) -> tuple[str, str] | None:
     return None
 
 
-def _check_unique(df: pd.DataFrame, source: str) -> None:
-    dup = df["id"].duplicated()
-    if dup.any():
-        row = int(df.index[dup][0])
-        first = int(df.index[(df["id"] == df.loc[row, "id"])][0])
-        raise InvalidFile(f"{source}: row {row}, column id: {df.loc[row, 'id']!r} already used in row {first}")
+def _duplicates(df: pd.DataFrame, source: str) -> list[Issue]:
+    out = []
+    ids = df["id"]
+    for row in df.index[(ids != "") & ids.duplicated()]:
+        first = int(df.index[ids == ids[row]][0])
+        out.append(_issue(source, int(row), "id", ids[row], f"{ids[row]!r} already used in row {first}",
+                          kind="duplicate"))
+    return out

@@ -134,12 +134,11 @@ def assign_scope(
 
 def import_roster(conn: Connection, path: str | Path, commit: bool = True) -> dict:
     """Check a roster file (CSV, XLSX or interchange staff layer) and upsert its people, all or nothing."""
-    from gridmap.interchange.roster import check_references, read_roster
+    from gridmap.interchange.roster import read_roster
     from gridmap.storage import staffing
 
     path = Path(path)
-    roster = read_roster(path)
     communities, streets = staffing.stored_codes(conn)
-    check_references(roster, communities, streets, source=path.name)
+    roster = read_roster(path, communities=communities, streets=streets)  # every problem listed at once
     counts = staffing.write_roster(conn, roster, str(path), commit=commit)
     return {"source": str(path), "people": len(roster), **counts}

@@ -21,6 +21,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from gridmap.domain import STORAGE_EPSG
 from gridmap.errors import InvalidFile
 from gridmap.interchange import Interchange, Repair, read_interchange
+from gridmap.interchange.checks import CONTEXT_COLUMNS, CheckOptions, Stored, Wanted
+from gridmap.interchange.issues import Issue
 from gridmap.storage.tables import PARTY_LEVELS, TABLE_MAPS, TableMap
 
 LOAD_ORDER = ("districts", "streets", "communities", "compounds", "buildings", "barriers",
@@ -43,6 +45,8 @@ class ImportReport:
     committed: bool
     layers: dict[str, LayerCount] = field(default_factory=dict)
     repairs: list[Repair] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)  # accepted, but named (e.g. a building off its compound)
+    omitted_warnings: int = 0  # warnings beyond the listed ones
 
     def changed(self) -> int:
         return sum(c.inserted + c.updated for c in self.layers.values())
@@ -52,19 +56,45 @@ def stored_communities(conn: Connection) -> gpd.GeoDataFrame:
     return gpd.read_postgis("SELECT code, geom AS geometry FROM community", conn, geom_col="geometry")
 
 
+def stored_context(conn: Connection, want: Wanted) -> Stored:
+    """The stored features an import file refers to, and the stored communities near the file's own."""
+    layers: dict[str, pd.DataFrame] = {}
+    for layer, keys in want.keys.items():
+        key = CONTEXT_COLUMNS[layer][0]
+        layers[layer] = _context_rows(conn, layer, f"WHERE {key} = ANY(:keys)", {"keys": sorted(keys)})
+    if want.extent is not None:
+        x0, y0, x1, y1 = want.extent
+        near = _context_rows(conn, "communities", f"WHERE geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, {STORAGE_EPSG})",
+                             {"x0": x0, "y0": y0, "x1": x1, "y1": y1})
+        frames = [f for f in (layers.get("communities"), near) if f is not None and len(f)]
+        if frames:
+            layers["communities"] = pd.concat(frames, ignore_index=True).drop_duplicates("code")
+    return Stored({k: v for k, v in layers.items() if len(v)})
+
+
+def _context_rows(conn: Connection, layer: str, where: str, params: dict) -> pd.DataFrame:
+    tmap = TABLE_MAPS[layer]
+    cols = ", ".join(CONTEXT_COLUMNS[layer])
+    return gpd.read_postgis(text(f"SELECT {cols}, geom AS geometry FROM {tmap.table} {where}"), conn,
+                            geom_col="geometry", params=params)
+
+
 def import_file(
     conn: Connection,
     path: str | Path,
     crs: str | None = None,
     commit: bool = True,
     progress: Callable[[str, int], None] | None = None,
+    *,
+    options: CheckOptions | None = None,
 ) -> ImportReport:
     """Check and write every layer of ``path``; nothing is written if anything fails.
 
     Runs inside a savepoint of the caller's transaction; ``commit=False`` rolls it
-    back after counting (a dry run).
+    back after counting (a dry run). ``options`` sets the tolerances of the
+    cross-layer checks (default: 150 m for buildings, 1 m² for boundaries).
     """
-    data = read_interchange(path, crs=crs, known_communities=stored_communities(conn))
+    data = read_interchange(path, crs=crs, stored=lambda want: stored_context(conn, want), options=options)
     return write_interchange_data(conn, data, commit=commit, progress=progress)
 
 
@@ -75,7 +105,8 @@ def write_interchange_data(
     progress: Callable[[str, int], None] | None = None,
 ) -> ImportReport:
     """Upsert the layers of ``data`` in dependency order, all or nothing."""
-    report = ImportReport(source=data.source, committed=False, repairs=list(data.repairs))
+    report = ImportReport(source=data.source, committed=False, repairs=list(data.repairs),
+                          warnings=list(data.warnings), omitted_warnings=data.omitted_warnings)
     savepoint = conn.begin_nested()
     try:
         for name in LOAD_ORDER:
