@@ -37,6 +37,10 @@ def body(exc: e.GridmapError) -> dict:
     nearest = getattr(exc, "nearest", None)
     if nearest:
         out["nearest"] = nearest
+    issues = getattr(exc, "issues", None)
+    if issues:  # an import file's problems, each with layer, feature, column, value, problem, severity
+        out["issues"] = [i.as_dict() for i in issues]
+        out["issues_omitted"] = exc.omitted
     return out
 
 

@@ -25,3 +25,8 @@ class Settings(BaseSettings):
     edge_distance_m: float = Field(default=30.0, description="lookup edge warning distance")
     max_batch_rows: int = Field(default=100_000)
     tiles: str = Field(default="openstreetmap", description="map tiles: openstreetmap | none | amap")
+    building_tolerance_m: float = Field(
+        default=150.0, ge=0, description="import: a building (or address) this far outside its compound is "
+        "accepted with a warning; farther is refused")
+    boundary_tolerance_m2: float = Field(
+        default=1.0, ge=0, description="import: communities may overlap, or leave their street, by this much")

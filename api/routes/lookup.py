@@ -30,6 +30,7 @@ from gridmap.address import MAX_LENGTH
 from gridmap.errors import Forbidden, InvalidInput
 from gridmap.coverage.answer import point_answer, public_view
 from gridmap.coverage.batch import BATCH_COLUMNS, parse_csv
+from gridmap.interchange.text import BOM
 from gridmap.services.coverage import CoverageCache, Opener, lookup_address, lookup_point, lookup_rows
 
 router = APIRouter(prefix="/v1", tags=["lookup"])
@@ -194,6 +195,7 @@ async def lookup_batch(
 
 
 def _csv_lines(rows: Iterator[dict]) -> Iterator[str]:
+    yield BOM  # UTF-8 with BOM: Excel shows the Chinese columns correctly
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(BATCH_COLUMNS), extrasaction="ignore")
     writer.writeheader()

@@ -66,6 +66,7 @@ def _batch(path: Path, output: Path | None, moment) -> None:
     from tqdm import tqdm
 
     from gridmap.coverage.batch import BATCH_COLUMNS, parse_csv
+    from gridmap.interchange.text import CSV_ENCODING
     from gridmap.services.coverage import CoverageCache, lookup_rows
 
     if output is None:
@@ -80,7 +81,7 @@ def _batch(path: Path, output: Path | None, moment) -> None:
     with console.status("loading the coverage index ..."):
         answers = lookup_rows(cache, engine().begin, rows, moment)
     errors = 0
-    with output.open("w", newline="", encoding="utf-8") as fh:
+    with output.open("w", newline="", encoding=CSV_ENCODING) as fh:  # with BOM, for Excel
         writer = csv.DictWriter(fh, fieldnames=list(BATCH_COLUMNS), extrasaction="ignore")
         writer.writeheader()
         for row in tqdm(answers, total=len(rows), unit="row", desc="lookup"):

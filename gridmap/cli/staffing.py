@@ -38,15 +38,27 @@ def assign_cmd(
 
 @roster_app.command("import")
 def roster_import_cmd(
-    file: Annotated[Path, typer.Argument(help="roster as .csv or .xlsx (or an interchange file's staff layer)")],
+    file: Annotated[Path, typer.Argument(help="roster as .csv (UTF-8 or GBK) or .xlsx (or an interchange staff layer)")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="check and count, write nothing")] = False,
 ) -> None:
-    """Import a roster with the interchange staff columns, all or nothing (errors name row and column)."""
+    """Import a roster, all or nothing; every problem is listed by spreadsheet row and column.
+
+    Headers and values may be Chinese (编号 姓名 角色 条线 电话 电话公开 社区代码 街道代码;
+    网格长, 社区民警 ...; 是/否); a CSV may be UTF-8 or GBK, as Excel saves it.
+    """
+    from gridmap.cli.data import fail_quietly, print_issues
+    from gridmap.errors import InvalidFile
     from gridmap.services.workflows import import_roster
 
     def go():
-        with console.status(f"importing {file} ..."), engine().begin() as conn:
-            result = import_roster(conn, file, commit=not dry_run)
+        try:
+            with console.status(f"importing {file} ..."), engine().begin() as conn:
+                result = import_roster(conn, file, commit=not dry_run)
+        except InvalidFile as exc:
+            if not exc.issues:
+                raise
+            print_issues(exc.issues, exc.omitted, title=f"{file}: 未导入 refused — nothing was written")
+            fail_quietly(exc)
         out.print(f"{result['people']} people in {file}: {result['inserted']} new, {result['updated']} changed, "
                   f"{result['unchanged']} unchanged")
         out.print("dry run: nothing written" if dry_run else "committed")

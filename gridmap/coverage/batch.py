@@ -162,10 +162,9 @@ def parse_csv(data: bytes | str) -> list[dict]:
     import csv
     import io
 
-    try:
-        content = data.decode("utf-8-sig") if isinstance(data, bytes) else data.lstrip("\ufeff")
-    except UnicodeDecodeError:
-        raise InvalidInput("CSV is not UTF-8 text") from None
+    from gridmap.interchange.text import decode_csv
+
+    content = decode_csv(data)  # UTF-8 (BOM or not) or GBK/GB18030, as Excel saves it
     reader = csv.DictReader(io.StringIO(content))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     if "id" not in header or not ({"lon", "lat"} <= set(header) or "address" in header):
