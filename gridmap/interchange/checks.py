@@ -129,7 +129,10 @@ def check_across(layers: dict[str, pd.DataFrame], stored: Stored, *, options: Ch
         found += _compounds(layers, pools, metric, options)
         found += _buildings(layers, pools, metric, options)
         found += _addresses(layers, pools, metric, options)
+    told = {(i.layer, i.feature, i.column) for i in log.issues}  # one problem per cell: a bad code is not also unknown
     for issue in found:
+        if issue.kind == "reference" and (issue.layer, issue.feature, issue.column) in told:
+            continue
         if options.strict and issue.severity == WARNING:
             issue = Issue(issue.layer, issue.feature, issue.column, issue.value,
                           issue.problem + " (refused: --strict)", ERROR, issue.kind)
