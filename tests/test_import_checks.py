@@ -247,7 +247,7 @@ def test_cli_dry_run_prints_the_report_and_writes_nothing(cli_env: str, tmp_path
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     near = write_tiny(tmp_path / "near.gpkg", moved_building(100))
     out = cli("import", str(near), "--dry-run")
-    assert "警告" in out and "楼栋 buildings C1-B1" in out and "楼栋在所属小区之外" in out
+    assert "警告" in out and "楼栋 buildings: C1-B1, column compound_id = C1" in out and "楼栋在所属小区之外" in out
     assert "dry run: nothing written" in out
     out = cli("import", str(near), "--dry-run", "--strict", code=2)
     assert "错误" in out and "C1-B1" in out and "nothing was written" in out
@@ -258,5 +258,5 @@ def test_cli_dry_run_prints_the_report_and_writes_nothing(cli_env: str, tmp_path
     bad["compounds"].loc[0, "households"] = -5
     bad["addresses"].loc[0, "compound_id"] = "C2"
     out = cli("import", str(write_tiny(tmp_path / "bad.gpkg", bad)), "--dry-run", code=2)
-    assert "小区 compounds C1 · households = -5" in out and "地址 addresses A1" in out
+    assert "小区 compounds: C1, column households = -5" in out and "地址 addresses: A1" in out
     assert "committed" in cli("import", str(near))

@@ -70,12 +70,13 @@ class Issue:
 
 
 def describe_zh(issue: Issue) -> str:
-    """A Chinese-first line for planners: ``错误 楼栋 buildings B7 · compound_id = C3：楼栋在所属小区之外 — ...``."""
+    """A Chinese-first line: ``错误 楼栋 buildings: B7, column compound_id = C3：楼栋在所属小区之外 — ...``."""
     tag = "错误" if issue.severity == ERROR else "警告"
-    layer = f"{LAYER_ZH[issue.layer]} {issue.layer}" if issue.layer in LAYER_ZH else issue.layer
-    place = " ".join(p for p in (layer, issue.feature) if p)
+    place = f"{LAYER_ZH[issue.layer]} {issue.layer}" if issue.layer in LAYER_ZH else issue.layer
+    if issue.feature:
+        place += f": {issue.feature}"
     if issue.column:
-        place += f" · {issue.column}" + (f" = {issue.value}" if issue.value else "")
+        place += f", column {issue.column}" + (f" = {issue.value}" if issue.value else "")
     head = KIND_ZH.get(issue.kind, "")
     return f"{tag} {place}：{head + ' — ' if head else ''}{issue.problem}"
 

@@ -385,16 +385,10 @@ def _multi_of(spec: LayerSpec) -> set[str]:
 
 
 def _normalised(spec: LayerSpec, geoms: np.ndarray) -> np.ndarray:
-    """One stored form per shape, whatever the file format wrote.
-
-    Polygon rings run clockwise (the shapefile convention and GEOS's), so a
-    round trip through a shapefile, which reorients rings, changes nothing.
-    Polygonal layers and barriers are stored as Multi geometries, so a layer
-    can be written for QGIS with a single geometry type.
-    """
+    """Polygonal layers and barriers are stored as Multi geometries, so that a layer can be written
+    for QGIS with a single geometry type and read back unchanged."""
     out = geoms.copy()
     present = np.array([g is not None for g in geoms], dtype=bool)
-    out[present] = shapely.orient_polygons(geoms[present], exterior_cw=True)
     multi = bool(_multi_of(spec)) or spec.name == "barriers"
     if multi:
         for i in np.flatnonzero(present):

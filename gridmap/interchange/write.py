@@ -107,7 +107,9 @@ def _write_one(df: pd.DataFrame, folder_or_file: Path, layer: str, fmt: str) -> 
         return
     if fmt == "geojson":
         target = folder_or_file / f"{layer}.geojson"
-        pyogrio.write_dataframe(df, target, layer=layer, driver=driver, **options)
+        # 17 decimals, or 31.505499999999998 comes back as 31.5055 (a change on re-import)
+        pyogrio.write_dataframe(df, target, layer=layer, driver=driver, layer_options={"COORDINATE_PRECISION": 17},
+                                **options)
         return
     has_geometry = isinstance(df, gpd.GeoDataFrame)
     target = folder_or_file / f"{layer}.{'shp' if has_geometry else 'dbf'}"

@@ -183,8 +183,9 @@ def _upsert_sql(tmap: TableMap) -> tuple[str, str]:
         values.append(f"CAST({geom} AS geometry({tmap.geometry}, {STORAGE_EPSG}))")
     updated = [c for c in cols if c not in tmap.key]
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in updated)
-    lhs = ", ".join(f"t.{c}" for c in updated)
-    rhs = ", ".join(f"EXCLUDED.{c}" for c in updated)
+    # geometries compare in canonical form: a shapefile round trip reverses rings but changes nothing
+    lhs = ", ".join(f"ST_Normalize(t.{c})" if c == "geom" else f"t.{c}" for c in updated)
+    rhs = ", ".join(f"ST_Normalize(EXCLUDED.{c})" if c == "geom" else f"EXCLUDED.{c}" for c in updated)
     sql = (
         f"INSERT INTO {tmap.table} AS t ({', '.join(cols)}) VALUES %s "
         f"ON CONFLICT ({', '.join(tmap.key)}) DO UPDATE SET {sets} "
