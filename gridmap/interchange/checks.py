@@ -159,8 +159,14 @@ class _Pool:
             parts.append(part[part[cols[0]] != ""])
         if not parts:
             return cls(pd.DataFrame(columns=[*cols[1:], "geometry", "stored"], index=pd.Index([], name=cols[0])))
-        frame = pd.concat(parts, ignore_index=True).drop_duplicates(cols[0], keep="first")
-        return cls(frame.set_index(cols[0]))
+        frame = pd.concat(parts, ignore_index=True)
+        # a key the file holds twice is an error of its own; what it stands for is unknown, so it is not checked
+        twice = frame[~frame["stored"]].loc[lambda f: f[cols[0]].duplicated(), cols[0]]
+        frame = frame.drop_duplicates(cols[0], keep="first").set_index(cols[0])
+        frame.loc[frame.index.isin(twice), [*cols[1:], "geometry"]] = None
+        for col in cols[1:]:
+            frame[col] = frame[col].fillna("")
+        return cls(frame)
 
     def project(self, metric: str) -> None:
         geoms = gpd.GeoSeries(self.frame["geometry"].values, crs=STORAGE_EPSG)
