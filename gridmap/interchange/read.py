@@ -302,9 +302,9 @@ def _check_values(spec: LayerSpec, df: pd.DataFrame, origins: pd.Series, issues:
                                  kind="pattern"))
     if "households" in spec.required:
         df["households"] = _whole_numbers(layer, df, ids, "households", issues)
-    _check_choice(layer, df, ids, issues, "communities", "kind", COMMUNITY_KINDS)
-    _check_choice(layer, df, ids, issues, "barriers", "kind", BARRIER_KINDS)
-    _check_choice(layer, df, ids, issues, "staff", "role", ROLES)
+    for name, col, allowed in (("communities", "kind", COMMUNITY_KINDS), ("barriers", "kind", BARRIER_KINDS),
+                               ("staff", "role", ROLES)):
+        _check_choice(layer, df, ids, issues, name=name, col=col, allowed=allowed)
     if layer == "staff":
         df["phone_public"] = [_as_bool(v, fid, issues) for v, fid in zip(df["phone_public"], ids)]
     for col in ("id", "compound_id", "building_id"):
@@ -332,7 +332,7 @@ def _whole_numbers(layer: str, df: pd.DataFrame, ids: pd.Series, col: str, issue
     return df[col] if bad.any() else values.astype("int64")
 
 
-def _check_choice(layer: str, df: pd.DataFrame, ids: pd.Series, issues: IssueLog, name: str, col: str,
+def _check_choice(layer: str, df: pd.DataFrame, ids: pd.Series, issues: IssueLog, *, name: str, col: str,
                   allowed: tuple[str, ...]) -> None:
     if layer != name:
         return
