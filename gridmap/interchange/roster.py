@@ -173,9 +173,9 @@ def problems(rec: pd.Series | dict) -> list[tuple[str, str]]:
 
 
 def problem(rec: pd.Series | dict) -> tuple[str, str] | None:
-    """The first problem of one person as (column, why), or None."""
-    found = problems({**dict(rec), "role": role_code(_text(dict(rec).get("role", ""))),
-                      "agency": agency_code(_text(dict(rec).get("agency", "")))})
+    """The first problem of one person as (column, why), or None (values as given: an API edit names roles
+    in English, since it stores them as sent)."""
+    found = problems(rec)
     return found[0] if found else None
 
 
