@@ -21,11 +21,11 @@ def read_layer(conn: Connection, layer: str, where: str = "", params: dict | Non
     cols = ", ".join((*tmap.key, *tmap.columns, "attrs"))
     order = ", ".join(tmap.key)
     if tmap.geometry:
-        sql = f"SELECT {cols}, geom AS geometry FROM {tmap.table} {where} ORDER BY {order}"
+        sql = f"SELECT {cols}, geom AS geometry FROM {tmap.table.name} {where} ORDER BY {order}"
         df = gpd.read_postgis(text(sql), conn, geom_col="geometry", params=params or {})
         df = df.set_crs(STORAGE_EPSG, allow_override=True)
     else:
-        df = pd.read_sql(text(f"SELECT {cols} FROM {tmap.table} {where} ORDER BY {order}"), conn,
+        df = pd.read_sql(text(f"SELECT {cols} FROM {tmap.table.name} {where} ORDER BY {order}"), conn,
                          params=params or {})
     return _spread_attrs(tmap, df)
 

@@ -8,8 +8,8 @@ import secrets
 from sqlalchemy import Connection, text
 
 from gridmap.errors import InvalidInput, Unauthorized
+from gridmap.storage.schema import KEY_ROLES
 
-KEY_ROLES = ("dispatcher", "planner", "admin")
 
 
 def _hash(key: str) -> str:

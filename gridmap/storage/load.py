@@ -21,7 +21,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from gridmap.domain import STORAGE_EPSG
 from gridmap.errors import InvalidFile
 from gridmap.interchange import Interchange, Repair, read_interchange
-from gridmap.storage.tables import PARTY_LEVELS, TABLE_MAPS, TableMap
+from gridmap.storage.schema import PARTY_LEVELS
+from gridmap.storage.tables import TABLE_MAPS, TableMap
 
 LOAD_ORDER = ("districts", "streets", "communities", "compounds", "buildings", "barriers",
               "addresses", "service_points", "staff", "grids", "party_orgs")
@@ -112,7 +113,7 @@ def _integrity_text(exc: Exception) -> str:
     diag = getattr(orig, "diag", None)
     table = getattr(diag, "table_name", None)
     detail = getattr(diag, "message_detail", None) or str(orig).strip()
-    layer = next((m.layer for m in TABLE_MAPS.values() if m.table == table), table)
+    layer = next((m.layer for m in TABLE_MAPS.values() if m.table.name == table), table)
     return f"layer {layer}: {getattr(diag, 'message_primary', '')} ({detail})"
 
 
@@ -155,7 +156,7 @@ def _upsert_sql(tmap: TableMap) -> tuple[str, str]:
     lhs = ", ".join(f"t.{c}" for c in updated)
     rhs = ", ".join(f"EXCLUDED.{c}" for c in updated)
     sql = (
-        f"INSERT INTO {tmap.table} AS t ({', '.join(cols)}) VALUES %s "
+        f"INSERT INTO {tmap.table.name} AS t ({', '.join(cols)}) VALUES %s "
         f"ON CONFLICT ({', '.join(tmap.key)}) DO UPDATE SET {sets} "
         f"WHERE ({lhs}) IS DISTINCT FROM ({rhs}) RETURNING (xmax = 0) AS inserted"
     )
