@@ -44,7 +44,7 @@ def export_cmd(
 
     def go():
         with engine().connect() as conn:
-            layers = export_layers(conn, plan)
+            layers = export_layers(conn, plan=plan)
         write_interchange(layers, file)
         out.print(f"wrote {file}: " + ", ".join(f"{k} {len(v)}" for k, v in layers.items()))
 

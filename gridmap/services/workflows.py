@@ -62,7 +62,7 @@ def partition_plan(
     current = members = None
     base = current_plan(conn) if stable else None
     if base is not None:
-        current = grid_store.read_grids(conn, base, list(communities["code"]))
+        current = grid_store.read_grids(conn, base, community_codes=list(communities["code"]))
         members = grid_store.read_members(conn, base)
     result = partition(communities, inputs["compounds"], inputs["buildings"], inputs["barriers"],
                        rules=rules, current=current, current_members=members, locked=locked,
@@ -74,7 +74,7 @@ def partition_plan(
     params = {"scope": scope, "code": code, "stable": stable,
               "rules": {k: asdict(v) for k, v in rules.items()}}
     grid_store.write_plan(conn, plan, result.grids, result.members, list(communities["code"]),
-                          report, params)
+                          report, params=params)
     return {"plan": plan, "scope": scope, "code": code, "base_plan": base, "summary": summary,
             "violations": report["violations"], "communities": report["communities"]}
 

@@ -4,29 +4,30 @@ from __future__ import annotations
 
 import geopandas as gpd
 import pandas as pd
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from gridmap.domain import STORAGE_EPSG
 from gridmap.errors import PlanError
-from gridmap.storage.plans import current_plan
+from gridmap.storage.plans import current_plan, plan_status
+from gridmap.storage.query import read_frame, read_geoframe
 from gridmap.storage.tables import TABLE_MAPS, TableMap
 
 EXPORT_LAYERS = ("districts", "streets", "communities", "compounds", "buildings", "barriers",
                  "addresses", "service_points", "staff", "party_orgs")
 
 
-def read_layer(conn: Connection, layer: str, where: str = "", params: dict | None = None) -> pd.DataFrame:
-    """One stored layer with its attrs spread back into columns; ``where`` is a fixed SQL filter."""
+def read_layer(conn: Connection, layer: str, *, where: ColumnElement[bool] | None = None) -> pd.DataFrame:
+    """One stored layer with its attrs spread back into columns, optionally filtered by ``where``."""
     tmap = TABLE_MAPS[layer]
-    cols = ", ".join((*tmap.key, *tmap.columns, "attrs"))
-    order = ", ".join(tmap.key)
+    t = tmap.table
+    query = select(*(t.c[c] for c in (*tmap.key, *tmap.columns, "attrs")))
     if tmap.geometry:
-        sql = f"SELECT {cols}, geom AS geometry FROM {tmap.table.name} {where} ORDER BY {order}"
-        df = gpd.read_postgis(text(sql), conn, geom_col="geometry", params=params or {})
-        df = df.set_crs(STORAGE_EPSG, allow_override=True)
-    else:
-        df = pd.read_sql(text(f"SELECT {cols} FROM {tmap.table.name} {where} ORDER BY {order}"), conn,
-                         params=params or {})
+        query = query.add_columns(t.c.geom.label("geometry"))
+    if where is not None:
+        query = query.where(where)
+    query = query.order_by(*(t.c[k] for k in tmap.key))
+    df = read_geoframe(conn, query) if tmap.geometry else read_frame(conn, query)
     return _spread_attrs(tmap, df)
 
 
@@ -40,7 +41,7 @@ def _spread_attrs(tmap: TableMap, df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def export_layers(conn: Connection, plan: str | None = None) -> dict[str, pd.DataFrame]:
+def export_layers(conn: Connection, *, plan: str | None = None) -> dict[str, pd.DataFrame]:
     """Every non-empty layer; grids of ``plan`` (default: the current generation's plan)."""
     layers = {}
     for name in EXPORT_LAYERS:
@@ -49,8 +50,7 @@ def export_layers(conn: Connection, plan: str | None = None) -> dict[str, pd.Dat
             layers[name] = df
     plan = plan or current_plan(conn)
     if plan is not None:
-        exists = conn.execute(text("SELECT 1 FROM plan WHERE name = :p"), {"p": plan}).scalar()
-        if not exists:
+        if plan_status(conn, plan) is None:
             raise PlanError(f"plan {plan!r} does not exist")
-        layers["grids"] = read_layer(conn, "grids", "WHERE plan = :plan", {"plan": plan})
+        layers["grids"] = read_layer(conn, "grids", where=TABLE_MAPS["grids"].table.c.plan == plan)
     return layers

@@ -14,14 +14,15 @@ import numpy as np
 import pandas as pd
 import shapely
 import psycopg2
-from psycopg2.extras import execute_values
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from gridmap.domain import STORAGE_EPSG
 from gridmap.errors import InvalidFile
 from gridmap.interchange import Interchange, Repair, read_interchange
-from gridmap.storage.schema import PARTY_LEVELS
+from gridmap.storage.query import execute_values_sql, read_geoframe
+from gridmap.storage.schema import PARTY_LEVELS, community, plan as plan_table
 from gridmap.storage.tables import TABLE_MAPS, TableMap
 
 LOAD_ORDER = ("districts", "streets", "communities", "compounds", "buildings", "barriers",
@@ -50,7 +51,7 @@ class ImportReport:
 
 
 def stored_communities(conn: Connection) -> gpd.GeoDataFrame:
-    return gpd.read_postgis("SELECT code, geom AS geometry FROM community", conn, geom_col="geometry")
+    return read_geoframe(conn, select(community.c.code, community.c.geom.label("geometry")))
 
 
 def import_file(
@@ -119,7 +120,7 @@ def _integrity_text(exc: Exception) -> str:
 
 def _ensure_plans(conn: Connection, grids: pd.DataFrame) -> None:
     for plan in sorted(grids["plan"].astype(str).unique()):
-        conn.execute(text("INSERT INTO plan (name) VALUES (:p) ON CONFLICT DO NOTHING"), {"p": plan})
+        conn.execute(postgresql.insert(plan_table).values(name=plan).on_conflict_do_nothing())
 
 
 def _upsert(conn: Connection, tmap: TableMap, df: pd.DataFrame) -> LayerCount:
@@ -128,11 +129,7 @@ def _upsert(conn: Connection, tmap: TableMap, df: pd.DataFrame) -> LayerCount:
     if not rows:
         return count
     sql, template = _upsert_sql(tmap)
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        flags = execute_values(cursor, sql, rows, template=template, page_size=BATCH, fetch=True)
-    finally:
-        cursor.close()
+    flags = execute_values_sql(conn, sql, rows, template=template, page_size=BATCH, fetch=True)
     count.inserted = sum(1 for (f,) in flags if f)
     count.updated = len(flags) - count.inserted
     count.unchanged = len(rows) - len(flags)
@@ -144,19 +141,26 @@ def _key(tmap: TableMap, row: dict) -> tuple:
 
 
 def _upsert_sql(tmap: TableMap) -> tuple[str, str]:
-    """An INSERT .. ON CONFLICT that updates only rows that differ, and its VALUES template."""
-    cols = [*tmap.key, *tmap.columns, "attrs"]
+    """An INSERT .. ON CONFLICT that updates only rows that differ, and its VALUES template.
+
+    Written out for psycopg2's ``execute_values``: layers of 10^4-10^6 rows go as one
+    multi-row VALUES per page of BATCH rows, 1.5-2x faster than Core's executemany
+    (see :func:`gridmap.storage.query.bulk_insert`); ``xmax = 0`` tells an insert from
+    an update. Every table and column name comes from the schema, values only as parameters.
+    """
+    t = tmap.table
+    cols = [t.c[c].name for c in (*tmap.key, *tmap.columns, "attrs")]
     values = [f"%({c})s" for c in (*tmap.key, *tmap.columns)] + ["CAST(%(attrs)s AS jsonb)"]
     if tmap.geometry:
-        cols.append("geom")
+        cols.append(t.c.geom.name)
         geom = f"ST_SetSRID(ST_Force2D(ST_GeomFromWKB(decode(%(wkb)s, 'hex'))), {STORAGE_EPSG})"
-        values.append(f"CAST({geom} AS geometry({tmap.geometry}, {STORAGE_EPSG}))")
+        values.append(f"CAST({geom} AS {t.c.geom.type.compile(dialect=postgresql.dialect())})")
     updated = [c for c in cols if c not in tmap.key]
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in updated)
     lhs = ", ".join(f"t.{c}" for c in updated)
     rhs = ", ".join(f"EXCLUDED.{c}" for c in updated)
     sql = (
-        f"INSERT INTO {tmap.table.name} AS t ({', '.join(cols)}) VALUES %s "
+        f"INSERT INTO {t.name} AS t ({', '.join(cols)}) VALUES %s "
         f"ON CONFLICT ({', '.join(tmap.key)}) DO UPDATE SET {sets} "
         f"WHERE ({lhs}) IS DISTINCT FROM ({rhs}) RETURNING (xmax = 0) AS inserted"
     )

@@ -61,7 +61,7 @@ def assign_inputs(conn: Connection, plan: str, scope: str, code: str) -> dict:
     if comm.empty:
         raise NotFound(f"no communities in {scope} {code}; import boundaries first")
     codes = list(comm["code"])
-    grids = read_grids(conn, plan, codes)
+    grids = read_grids(conn, plan, community_codes=codes)
     if grids.empty:
         raise NotFound(f"plan {plan!r} has no grids in {scope} {code}; partition it first")
     return {
