@@ -242,7 +242,7 @@ def test_failed_write_leaves_nothing_half_written(conn: Connection, monkeypatch:
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(staffing, "_write_links", broken)
+    monkeypatch.setattr(staffing.assignment, "_write_links", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         assign_scope(conn, "district", "320214", time_limit=1.0)
     assert snapshot(conn) == before

@@ -17,7 +17,7 @@ from api.deps import ROLE_RANK, ConnDep, RoleDep, require
 from gridmap.errors import Forbidden, PlanError
 from gridmap.domain import ENFORCEMENT_AGENCIES, ROLES
 from gridmap.storage import staffing
-from gridmap.storage.plans import current_plan
+from gridmap.storage.plans import current_plan, require_plan
 from gridmap.services.workflows import assign_scope, scope_of
 
 router = APIRouter(prefix="/v1", tags=["staffing"])
@@ -180,7 +180,7 @@ def _readable_plan(conn: Connection, plan: str | None, role: str) -> str:
     """The plan asked for (default current); drafts are for planners only."""
     if plan is None:
         return _current(conn)
-    if staffing.require_plan(conn, plan) == "draft" and ROLE_RANK[role] < ROLE_RANK["planner"]:
+    if require_plan(conn, plan) == "draft" and ROLE_RANK[role] < ROLE_RANK["planner"]:
         raise Forbidden(f"plan {plan!r} is a draft; drafts need the planner role")
     return plan
 

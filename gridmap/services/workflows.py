@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 
 from gridmap.errors import InvalidInput, NotFound, PlanError
 from gridmap.storage import grids as grid_store
-from gridmap.storage.plans import current_plan, plan_record
+from gridmap.storage.plans import current_plan, plan_record, require_plan
 
 SCOPES = ("district", "street", "community")
 
@@ -114,7 +114,7 @@ def assign_scope(
     plan = plan or base
     if plan is None:
         raise PlanError("there is no current generation; publish a plan or name one with --plan")
-    staffing.require_plan(conn, plan)
+    require_plan(conn, plan)
     step("reading")
     inputs = staffing.assign_inputs(conn, plan, scope, code)
     current = staffing.read_current(conn, plan, list(inputs["communities"]["code"]), base)
