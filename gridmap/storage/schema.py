@@ -229,7 +229,8 @@ generation = Table(
     ExcludeConstraint((func.tstzrange(literal_column("valid_from"), literal_column("valid_to")), "&&"),
                       using="gist", name="generation_tstzrange_excl"),
     # At most one current generation: a unique index over a constant, for the open rows only.
-    Index("generation_one_current", literal_column("(true)"), unique=True, postgresql_where=literal_column("valid_to").is_(None)),
+    Index("generation_one_current", literal_column("(true)"), unique=True,
+          postgresql_where=literal_column("valid_to").is_(None)),
 )
 
 grid = Table(

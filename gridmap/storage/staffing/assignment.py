@@ -12,13 +12,25 @@ import json
 from datetime import datetime
 
 import pandas as pd
-from psycopg2.extras import execute_values
-from sqlalchemy import Connection, text
+from sqlalchemy import Boolean, Connection, Table, delete, false, func, select, update
+from sqlalchemy.dialects import postgresql
 
 from gridmap.assign import Assignment
+from gridmap.storage.query import bulk_insert, jsonb, read_frame
+from gridmap.storage.schema import (
+    community,
+    compound,
+    grid,
+    officer_link,
+    party_org,
+    plan as plan_table,
+    staff,
+    staff_post,
+)
+from gridmap.storage.staffing.inputs import COMMITTEES
+from gridmap.storage.staffing.roster import active
 
 PLAN_LEVELS = ("grid_branch", "building_group")
-COMMITTEES = ("street_committee", "community_committee")
 
 
 # ---------------------------------------------------------------- reading
@@ -31,41 +43,41 @@ def read_assignment(conn: Connection, plan: str, communities: list[str] | None =
     ``staff`` are filled so that :meth:`Assignment.report` works, and ``gaps``
     come from the last stored staffing run.
     """
+    c, k, s, p, lk, o, g = community.c, compound.c, staff.c, staff_post.c, officer_link.c, party_org.c, grid.c
     if communities is None:
-        communities = list(pd.read_sql(text("SELECT code FROM community ORDER BY code"), conn)["code"])
-    params = {"plan": plan, "comms": communities}
-    posts = pd.read_sql(text(
-        """SELECT p.staff_id, p.role, p.grid_code, p.building_id,
-                  coalesce(left(p.grid_code, 12), s.community_code) AS community_code
-           FROM staff_post p JOIN staff s ON s.id = p.staff_id
-           WHERE p.valid_to IS NULL AND p.plan = :plan
-             AND coalesce(left(p.grid_code, 12), s.community_code) = ANY(:comms)
-           ORDER BY p.staff_id, p.role, p.grid_code, p.building_id"""), conn, params=params)
-    links = pd.read_sql(text(
-        """SELECT l.staff_id, l.agency, l.compound_id, k.community_code,
-                  (s.community_code IS DISTINCT FROM k.community_code) AS street_fallback
-           FROM officer_link l JOIN compound k ON k.id = l.compound_id JOIN staff s ON s.id = l.staff_id
-           WHERE l.valid_to IS NULL AND k.community_code = ANY(:comms)
-           ORDER BY l.compound_id, l.agency"""), conn, params=params)
-    orgs = pd.read_sql(text(
-        """SELECT id, name, level, parent_id, street_code, community_code, grid_code, building_id,
-                  secretary_staff_id, coalesce((attrs->>'generated')::boolean, false) AS generated
-           FROM party_org
-           WHERE (plan = :plan OR level IN ('street_committee', 'community_committee'))
-             AND (community_code = ANY(:comms) OR (community_code IS NULL AND street_code IN
-                  (SELECT street_code FROM community WHERE code = ANY(:comms))))
-           ORDER BY id"""), conn, params=params)
+        communities = list(conn.execute(select(c.code).order_by(c.code)).scalars())
+    post_community = func.coalesce(func.left(p.grid_code, 12), s.community_code)
+    posts = read_frame(conn, select(p.staff_id, p.role, p.grid_code, p.building_id,
+                                    post_community.label("community_code"))
+                       .join_from(staff_post, staff, s.id == p.staff_id)
+                       .where(p.valid_to.is_(None) & (p.plan == plan) & post_community.in_(communities))
+                       .order_by(p.staff_id, p.role, p.grid_code, p.building_id))
+    links = read_frame(conn, select(lk.staff_id, lk.agency, lk.compound_id, k.community_code,
+                                    s.community_code.is_distinct_from(k.community_code).label("street_fallback"))
+                       .join_from(officer_link, compound, k.id == lk.compound_id).join(staff, s.id == lk.staff_id)
+                       .where(lk.valid_to.is_(None) & k.community_code.in_(communities))
+                       .order_by(lk.compound_id, lk.agency))
+    their_streets = select(c.street_code).where(c.code.in_(communities))
+    orgs = read_frame(conn, select(o.id, o.name, o.level, o.parent_id, o.street_code, o.community_code, o.grid_code,
+                                   o.building_id, o.secretary_staff_id,
+                                   func.coalesce(o.attrs["generated"].astext.cast(Boolean), false())
+                                   .label("generated"))
+                      .where(((o.plan == plan) | o.level.in_(COMMITTEES))
+                             & (o.community_code.in_(communities)
+                                | (o.community_code.is_(None) & o.street_code.in_(their_streets))))
+                      .order_by(o.id))
     return Assignment(
         party_orgs=orgs, posts=_objects(posts), officer_links=_objects(links), gaps=_stored_gaps(conn, plan),
-        compounds=pd.read_sql(text("SELECT k.id, k.community_code, c.street_code, k.households FROM compound k "
-                                   "JOIN community c ON c.code = k.community_code "
-                                   "WHERE k.community_code = ANY(:comms) ORDER BY k.id"), conn, params=params),
-        grids=pd.read_sql(text("SELECT code, community_code, households FROM grid WHERE plan = :plan "
-                               "AND community_code = ANY(:comms) ORDER BY code"), conn, params=params),
-        staff=pd.read_sql(text("SELECT id, role, coalesce(agency, '') AS agency, "
-                               "coalesce(community_code, '') AS community_code, "
-                               "coalesce(street_code, left(community_code, 9)) AS street_code FROM staff "
-                               "WHERE coalesce(attrs->>'active', 'true') <> 'false' ORDER BY id"), conn),
+        compounds=read_frame(conn, select(k.id, k.community_code, c.street_code, k.households)
+                             .join_from(compound, community, c.code == k.community_code)
+                             .where(k.community_code.in_(communities)).order_by(k.id)),
+        grids=read_frame(conn, select(g.code, g.community_code, g.households)
+                         .where((g.plan == plan) & g.community_code.in_(communities)).order_by(g.code)),
+        staff=read_frame(conn, select(s.id, s.role, func.coalesce(s.agency, "").label("agency"),
+                                      func.coalesce(s.community_code, "").label("community_code"),
+                                      func.coalesce(s.street_code, func.left(s.community_code, 9))
+                                      .label("street_code"))
+                         .where(active(s.attrs)).order_by(s.id)),
     )
 
 
@@ -87,7 +99,8 @@ def _objects(df: pd.DataFrame) -> pd.DataFrame:
 def _stored_gaps(conn: Connection, plan: str) -> pd.DataFrame:
     from gridmap.assign.result import GAP_COLUMNS
 
-    gaps = conn.execute(text("SELECT report->'staffing'->'gaps' FROM plan WHERE name = :p"), {"p": plan}).scalar()
+    p = plan_table.c
+    gaps = conn.execute(select(p.report["staffing"]["gaps"]).where(p.name == plan)).scalar()
     return pd.DataFrame(gaps or [], columns=list(GAP_COLUMNS))
 
 
@@ -113,7 +126,7 @@ def write_assignment(
     codes = list(communities["code"])
     whole = list(streets.loc[streets["whole"], "code"])
     with conn.begin_nested():
-        now = conn.execute(text("SELECT clock_timestamp()")).scalar()
+        now = conn.execute(select(func.clock_timestamp())).scalar()
         orgs = _write_orgs(conn, plan, result.party_orgs, codes)
         posts = _write_posts(conn, plan, result.posts, codes, whole, now, changed_by)
         links = _write_links(conn, result.officer_links, codes, now, changed_by)
@@ -127,18 +140,19 @@ def _write_orgs(conn: Connection, plan: str, orgs: pd.DataFrame, communities: li
     rows = [_org_row(r, None) for r in made.sort_values("level", key=_level_rank, kind="stable").to_dict("records")]
     rows += [_org_row(r, plan) for r in orgs[orgs["level"].isin(PLAN_LEVELS)]
              .sort_values("level", key=_level_rank, kind="stable").to_dict("records")]
-    sql = """INSERT INTO party_org AS t (id, name, level, parent_id, street_code, community_code, plan, grid_code,
-                 building_id, secretary_staff_id, attrs) VALUES %s
-             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, parent_id = EXCLUDED.parent_id,
-                 street_code = EXCLUDED.street_code, community_code = EXCLUDED.community_code,
-                 grid_code = EXCLUDED.grid_code, building_id = EXCLUDED.building_id,
-                 secretary_staff_id = EXCLUDED.secretary_staff_id, attrs = t.attrs || EXCLUDED.attrs"""
-    _execute_values(conn, sql, rows, "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, CAST(%s AS jsonb))")
-    keep = [r[0] for r in rows]
-    stale = conn.execute(
-        text("DELETE FROM party_org WHERE plan = :plan AND level IN ('grid_branch', 'building_group') "
-             "AND community_code = ANY(:comms) AND NOT (id = ANY(:keep))"),
-        {"plan": plan, "comms": communities, "keep": keep}).rowcount
+    if rows:
+        upsert = postgresql.insert(party_org)
+        replaced = {c: upsert.excluded[c] for c in ("name", "parent_id", "street_code", "community_code",
+                                                    "grid_code", "building_id", "secretary_staff_id")}
+        # The level and plan of an id never change; attrs gathered over runs are kept.
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[party_org.c.id],
+            set_={**replaced, "attrs": party_org.c.attrs.op("||")(upsert.excluded.attrs)})
+        conn.execute(upsert, rows)
+    o = party_org.c
+    stale = conn.execute(delete(party_org).where(
+        (o.plan == plan) & o.level.in_(PLAN_LEVELS) & o.community_code.in_(communities)
+        & o.id.not_in([r["id"] for r in rows]))).rowcount
     return {"written": len(rows), "removed": stale}
 
 
@@ -151,34 +165,35 @@ def stored_org_id(org_id: str, plan: str | None) -> str:
     return f"{org_id}@{plan}" if plan and org_id.split("-")[0] in ("PB", "BG") else org_id
 
 
-def _org_row(org: dict, plan: str | None) -> tuple:
+def _org_row(org: dict, plan: str | None) -> dict:
     parent = org["parent_id"]
-    return (
-        stored_org_id(org["id"], plan), org["name"], org["level"],
-        stored_org_id(parent, plan) if parent else None, org["street_code"], org["community_code"], plan,
-        org["grid_code"], org["building_id"], org["secretary_staff_id"],
-        json.dumps({"generated": bool(org["generated"])}),
-    )
+    return {
+        "id": stored_org_id(org["id"], plan), "name": org["name"], "level": org["level"],
+        "parent_id": stored_org_id(parent, plan) if parent else None, "street_code": org["street_code"],
+        "community_code": org["community_code"], "plan": plan, "grid_code": org["grid_code"],
+        "building_id": org["building_id"], "secretary_staff_id": org["secretary_staff_id"],
+        "attrs": {"generated": bool(org["generated"])},
+    }
 
 
 def _write_posts(conn: Connection, plan: str, posts: pd.DataFrame, communities: list[str],
                  whole_streets: list[str], now: datetime, changed_by: str) -> dict:
     """Close open posts of the scope that the new result lacks; open the new ones."""
-    held = pd.read_sql(text(
-        """SELECT p.id, p.staff_id, p.role, p.grid_code, p.building_id
-           FROM staff_post p JOIN staff s ON s.id = p.staff_id
-           WHERE p.valid_to IS NULL AND p.plan = :plan
-             AND (left(p.grid_code, 12) = ANY(:comms)
-                  OR (p.grid_code IS NULL AND (s.community_code = ANY(:comms)
-                      OR (s.community_code IS NULL AND s.street_code = ANY(:streets)))))"""),
-        conn, params={"plan": plan, "comms": communities, "streets": whole_streets})
+    p, s = staff_post.c, staff.c
+    # A grid post is in scope by its grid; a building-only post by its holder's community, or
+    # (street pools) by his street when the whole street is in scope.
+    in_scope = func.left(p.grid_code, 12).in_(communities) | (p.grid_code.is_(None) & (
+        s.community_code.in_(communities) | (s.community_code.is_(None) & s.street_code.in_(whole_streets))))
+    held = read_frame(conn, select(p.id, p.staff_id, p.role, p.grid_code, p.building_id)
+                      .join_from(staff_post, staff, s.id == p.staff_id)
+                      .where(p.valid_to.is_(None) & (p.plan == plan) & in_scope))
     old = {_post_key(r): r["id"] for r in held.to_dict("records")}
     new = {_post_key(r) for r in posts.to_dict("records")}
     close = [pid for key, pid in old.items() if key not in new]
     opened = [(k[0], k[1], plan, k[2], k[3], now, changed_by) for k in sorted(new - set(old), key=str)]
-    _close(conn, "staff_post", close, now, changed_by)
-    _execute_values(conn, "INSERT INTO staff_post (staff_id, role, plan, grid_code, building_id, valid_from, "
-                    "changed_by) VALUES %s", opened)
+    _close(conn, staff_post, close, now, changed_by)
+    bulk_insert(conn, staff_post, ("staff_id", "role", "plan", "grid_code", "building_id", "valid_from",
+                                   "changed_by"), opened)
     return {"opened": len(opened), "closed": len(close), "kept": len(old) - len(close)}
 
 
@@ -193,25 +208,24 @@ def _none(value: object) -> object:
 def _write_links(conn: Connection, links: pd.DataFrame, communities: list[str], now: datetime,
                  changed_by: str) -> dict:
     """Close open links of the scope's compounds that changed officer or vanished; open the new ones."""
-    held = pd.read_sql(text(
-        """SELECT l.id, l.staff_id, l.agency, l.compound_id FROM officer_link l
-           JOIN compound k ON k.id = l.compound_id
-           WHERE l.valid_to IS NULL AND k.community_code = ANY(:comms)"""), conn, params={"comms": communities})
+    lk, k = officer_link.c, compound.c
+    held = read_frame(conn, select(lk.id, lk.staff_id, lk.agency, lk.compound_id)
+                      .join_from(officer_link, compound, k.id == lk.compound_id)
+                      .where(lk.valid_to.is_(None) & k.community_code.in_(communities)))
     old = {(r["compound_id"], r["agency"]): (r["staff_id"], r["id"]) for r in held.to_dict("records")}
     new = {(r["compound_id"], r["agency"]): r["staff_id"] for r in links.to_dict("records")}
     close = [lid for key, (sid, lid) in old.items() if new.get(key) != sid]
     opened = [(sid, agency, cid, now, changed_by) for (cid, agency), sid in sorted(new.items())
               if old.get((cid, agency), (None,))[0] != sid]
-    _close(conn, "officer_link", close, now, changed_by)
-    _execute_values(conn, "INSERT INTO officer_link (staff_id, agency, compound_id, valid_from, changed_by) "
-                    "VALUES %s", opened)
+    _close(conn, officer_link, close, now, changed_by)
+    bulk_insert(conn, officer_link, ("staff_id", "agency", "compound_id", "valid_from", "changed_by"), opened)
     return {"opened": len(opened), "closed": len(close), "kept": len(old) - len(close)}
 
 
-def _close(conn: Connection, table: str, ids: list[int], now: datetime, changed_by: str) -> None:
+def _close(conn: Connection, table: Table, ids: list[int], now: datetime, changed_by: str) -> None:
     if ids:
-        conn.execute(text(f"UPDATE {table} SET valid_to = :now, changed_by = :by WHERE id = ANY(:ids)"),
-                     {"now": now, "by": changed_by, "ids": [int(i) for i in ids]})
+        conn.execute(update(table).where(table.c.id.in_([int(i) for i in ids]))
+                     .values(valid_to=now, changed_by=changed_by))
 
 
 def _write_record(conn: Connection, plan: str, gaps: pd.DataFrame, communities: list[str],
@@ -222,13 +236,6 @@ def _write_record(conn: Connection, plan: str, gaps: pd.DataFrame, communities: 
         before["community_code"].isna() & before["street_code"].isin(streets))
     merged = pd.concat([before[~here], gaps], ignore_index=True) if len(before[~here]) else gaps
     staffing = {**record, "gaps": json.loads(merged.to_json(orient="records", force_ascii=False))}
-    conn.execute(text("UPDATE plan SET report = jsonb_set(report, '{staffing}', CAST(:s AS jsonb)) "
-                      "WHERE name = :p"),
-                 {"p": plan, "s": json.dumps(staffing, ensure_ascii=False, default=str)})
-
-
-def _execute_values(conn: Connection, sql: str, rows: list[tuple], template: str | None = None) -> None:
-    if not rows:
-        return
-    with conn.connection.dbapi_connection.cursor() as cur:
-        execute_values(cur, sql, rows, template=template, page_size=2000)
+    p = plan_table.c
+    conn.execute(update(plan_table).where(p.name == plan)
+                 .values(report=func.jsonb_set(p.report, postgresql.array(["staffing"]), jsonb(staffing))))

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import geopandas as gpd
 import pandas as pd
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, func, select
 
-from gridmap.domain import STORAGE_EPSG
 from gridmap.errors import NotFound
-from gridmap.storage.grids import read_grids
+from gridmap.storage.grids import SCOPE_COLUMN, read_grids
+from gridmap.storage.query import read_frame, read_geoframe
+from gridmap.storage.schema import building, community, compound, grid_member, party_org, staff, street
+from gridmap.storage.staffing.roster import active
 
 TRUE_TEXT = frozenset({"true", "1", "yes", "y", "t", "是"})
-SCOPE_COLUMN = {"district": "left(c.code, 6)", "street": "c.street_code", "community": "c.code"}
+COMMITTEES = ("street_committee", "community_committee")
 
 
 def scope_communities(conn: Connection, scope: str, code: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -20,13 +22,12 @@ def scope_communities(conn: Connection, scope: str, code: str) -> tuple[pd.DataF
 
     ``whole`` says whether every community of the street is in the scope.
     """
-    where = SCOPE_COLUMN[scope]
-    comm = pd.read_sql(text(f"SELECT c.code, c.name, c.street_code FROM community c WHERE {where} = :code "
-                            "ORDER BY c.code"), conn, params={"code": code})
-    streets = pd.read_sql(
-        text("SELECT s.code, s.name, (SELECT count(*) FROM community c WHERE c.street_code = s.code) AS total "
-             "FROM street s WHERE s.code = ANY(:codes) ORDER BY s.code"),
-        conn, params={"codes": sorted(set(comm["street_code"]))})
+    c, s = community.c, street.c
+    comm = read_frame(conn, select(c.code, c.name, c.street_code).where(SCOPE_COLUMN[scope] == code)
+                      .order_by(c.code))
+    total = select(func.count()).where(c.street_code == s.code).scalar_subquery().label("total")
+    streets = read_frame(conn, select(s.code, s.name, total).where(s.code.in_(sorted(set(comm["street_code"]))))
+                         .order_by(s.code))
     inside = comm.groupby("street_code").size()
     streets["whole"] = streets["code"].map(inside).fillna(0).astype(int) == streets.pop("total")
     return comm, streets
@@ -54,41 +55,40 @@ def assign_inputs(conn: Connection, plan: str, scope: str, code: str) -> dict:
 
 def _compounds(conn: Connection, plan: str, codes: list[str]) -> gpd.GeoDataFrame:
     """Compounds with the plan's grid holding most of their households ('' when not a member)."""
-    sql = """SELECT k.id, k.name, k.community_code, k.households,
-                    (SELECT m.grid_code FROM grid_member m WHERE m.plan = :plan AND m.compound_id = k.id
-                     GROUP BY m.grid_code ORDER BY sum(m.households) DESC, m.grid_code LIMIT 1) AS grid_code,
-                    k.geom AS geometry
-             FROM compound k WHERE k.community_code = ANY(:codes) ORDER BY k.id"""
-    gdf = gpd.read_postgis(text(sql), conn, geom_col="geometry", params={"plan": plan, "codes": codes})
+    k, m = compound.c, grid_member.c
+    main_grid = (select(m.grid_code).where((m.plan == plan) & (m.compound_id == k.id)).group_by(m.grid_code)
+                 .order_by(func.sum(m.households).desc(), m.grid_code).limit(1).scalar_subquery())
+    gdf = read_geoframe(conn, select(k.id, k.name, k.community_code, k.households, main_grid.label("grid_code"),
+                                     k.geom.label("geometry"))
+                        .where(k.community_code.in_(codes)).order_by(k.id))
     gdf["grid_code"] = gdf["grid_code"].fillna("")
-    return gdf.set_crs(STORAGE_EPSG, allow_override=True)
+    return gdf
 
 
 def _buildings(conn: Connection, codes: list[str]) -> gpd.GeoDataFrame:
-    sql = """SELECT b.id, b.compound_id, b.households, coalesce(b.attrs->>'name', b.id) AS name,
-                    b.geom AS geometry
-             FROM building b JOIN compound k ON k.id = b.compound_id
-             WHERE k.community_code = ANY(:codes) ORDER BY b.id"""
-    gdf = gpd.read_postgis(text(sql), conn, geom_col="geometry", params={"codes": codes})
-    return gdf.set_crs(STORAGE_EPSG, allow_override=True)
+    b, k = building.c, compound.c
+    return read_geoframe(conn, select(b.id, b.compound_id, b.households,
+                                      func.coalesce(b.attrs["name"].astext, b.id).label("name"),
+                                      b.geom.label("geometry"))
+                         .join_from(building, compound, k.id == b.compound_id)
+                         .where(k.community_code.in_(codes)).order_by(b.id))
 
 
 def read_roster(conn: Connection, communities: list[str], streets: list[str]) -> pd.DataFrame:
     """Active staff of the communities, plus the street pools (no community) of the streets."""
-    sql = """SELECT id, name, role, coalesce(agency, '') AS agency, community_code, street_code,
-                    attrs->>'building_id' AS building_id, attrs->>'grid_code' AS grid_code,
-                    attrs->>'party_member' AS party_member
-             FROM staff
-             WHERE coalesce(attrs->>'active', 'true') <> 'false'
-               AND (community_code = ANY(:comms) OR (community_code IS NULL AND street_code = ANY(:streets)))
-             ORDER BY id"""
-    df = pd.read_sql(text(sql), conn, params={"comms": communities, "streets": streets})
+    s = staff.c
+    home = s.community_code.in_(communities) | (s.community_code.is_(None) & s.street_code.in_(streets))
+    df = read_frame(conn, select(s.id, s.name, s.role, func.coalesce(s.agency, "").label("agency"),
+                                 s.community_code, s.street_code,
+                                 *(s.attrs[k].astext.label(k) for k in ("building_id", "grid_code", "party_member")))
+                    .where(active(s.attrs) & home).order_by(s.id))
     df["party_member"] = [None if v is None else str(v).lower() in TRUE_TEXT for v in df["party_member"]]
     return df
 
 
 def _committees(conn: Connection, communities: list[str], streets: list[str]) -> pd.DataFrame:
-    sql = """SELECT id, name, level, parent_id, street_code, community_code, secretary_staff_id FROM party_org
-             WHERE level IN ('street_committee', 'community_committee')
-               AND (street_code = ANY(:streets) OR community_code = ANY(:comms)) ORDER BY id"""
-    return pd.read_sql(text(sql), conn, params={"comms": communities, "streets": streets})
+    o = party_org.c
+    return read_frame(conn, select(o.id, o.name, o.level, o.parent_id, o.street_code, o.community_code,
+                                   o.secretary_staff_id)
+                      .where(o.level.in_(COMMITTEES) & (o.street_code.in_(streets) | o.community_code.in_(communities)))
+                      .order_by(o.id))

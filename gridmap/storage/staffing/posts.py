@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, exists, func, insert, select, update
 
 from gridmap.errors import InvalidInput, NotFound
 from gridmap.storage.plans import require_plan
+from gridmap.storage.schema import building, grid, staff_post
 from gridmap.storage.staffing.roster import staff_record
+
+POST_FIELDS = ("id", "staff_id", "role", "plan", "grid_code", "building_id", "valid_from", "valid_to", "changed_by")
 
 
 def open_post(conn: Connection, staff_id: str, plan: str, changed_by: str, role: str | None = None,
@@ -15,11 +18,10 @@ def open_post(conn: Connection, staff_id: str, plan: str, changed_by: str, role:
     person = staff_record(conn, staff_id)
     role = role or person["role"]
     _check_post(conn, person, role, plan, grid_code, building_id)
-    row = conn.execute(text(
-        "INSERT INTO staff_post (staff_id, role, plan, grid_code, building_id, valid_from, changed_by) "
-        "VALUES (:s, :r, :p, :g, :b, clock_timestamp(), :by) RETURNING id"),
-        {"s": staff_id, "r": role, "p": plan, "g": grid_code, "b": building_id, "by": changed_by}).scalar()
-    return post_record(conn, row)
+    post_id = conn.execute(insert(staff_post).values(
+        staff_id=staff_id, role=role, plan=plan, grid_code=grid_code, building_id=building_id,
+        valid_from=func.clock_timestamp(), changed_by=changed_by).returning(staff_post.c.id)).scalar()
+    return post_record(conn, post_id)
 
 
 def update_post(conn: Connection, post_id: int, changes: dict, changed_by: str) -> dict:
@@ -39,21 +41,21 @@ def close_post(conn: Connection, post_id: int, changed_by: str) -> dict:
     old = post_record(conn, post_id)
     if old["valid_to"] is not None:
         raise InvalidInput(f"post {post_id} was already closed at {old['valid_to']}")
-    conn.execute(text("UPDATE staff_post SET valid_to = clock_timestamp(), changed_by = :by WHERE id = :id"),
-                 {"id": post_id, "by": changed_by})
+    conn.execute(update(staff_post).where(staff_post.c.id == post_id)
+                 .values(valid_to=func.clock_timestamp(), changed_by=changed_by))
     return post_record(conn, post_id)
 
 
 def post_record(conn: Connection, post_id: int) -> dict:
-    row = conn.execute(text("SELECT id, staff_id, role, plan, grid_code, building_id, valid_from, valid_to, "
-                            "changed_by FROM staff_post WHERE id = :id"), {"id": post_id}).mappings().first()
+    p = staff_post.c
+    row = conn.execute(select(*(p[f] for f in POST_FIELDS)).where(p.id == post_id)).mappings().first()
     if row is None:
         raise NotFound(f"post {post_id} does not exist")
     return dict(row)
 
 
-def _check_post(conn: Connection, person: dict, role: str, plan: str, grid: str | None,
-                building: str | None) -> None:
+def _check_post(conn: Connection, person: dict, role: str, plan: str, grid_code: str | None,
+                building_id: str | None) -> None:
     from gridmap.domain import ROLES
 
     if not person["active"]:
@@ -61,19 +63,24 @@ def _check_post(conn: Connection, person: dict, role: str, plan: str, grid: str 
     if role not in ROLES:
         raise InvalidInput(f"role: {role!r} is not a role; allowed: {list(ROLES)}")
     require_plan(conn, plan)
-    if grid is None and building is None:
+    if grid_code is None and building_id is None:
         raise InvalidInput("grid_code: name a grid or a building for the post")
-    if grid is not None:
-        if not conn.execute(text("SELECT 1 FROM grid WHERE plan = :p AND code = :g"), {"p": plan, "g": grid}).first():
-            raise InvalidInput(f"grid_code: {grid!r} is not a grid of plan {plan!r}")
-        if person["community_code"] != grid[:12]:
-            raise InvalidInput(f"grid_code: {grid} is in community {grid[:12]}, but {person['id']} belongs to "
-                               f"{person['community_code'] or 'a street pool'} (posts stay in the community)")
-    if building is not None and not conn.execute(text("SELECT 1 FROM building WHERE id = :b"), {"b": building}).first():
-        raise InvalidInput(f"building_id: {building!r} does not exist")
-    same = conn.execute(text(
-        "SELECT id FROM staff_post WHERE valid_to IS NULL AND staff_id = :s AND role = :r AND plan = :p "
-        "AND grid_code IS NOT DISTINCT FROM :g AND building_id IS NOT DISTINCT FROM :b"),
-        {"s": person["id"], "r": role, "p": plan, "g": grid, "b": building}).scalar()
+    if grid_code is not None:
+        if not _exists(conn, (grid.c.plan == plan) & (grid.c.code == grid_code)):
+            raise InvalidInput(f"grid_code: {grid_code!r} is not a grid of plan {plan!r}")
+        if person["community_code"] != grid_code[:12]:
+            raise InvalidInput(f"grid_code: {grid_code} is in community {grid_code[:12]}, but {person['id']} "
+                               f"belongs to {person['community_code'] or 'a street pool'} "
+                               "(posts stay in the community)")
+    if building_id is not None and not _exists(conn, building.c.id == building_id):
+        raise InvalidInput(f"building_id: {building_id!r} does not exist")
+    p = staff_post.c
+    same = conn.execute(select(p.id).where(
+        p.valid_to.is_(None) & (p.staff_id == person["id"]) & (p.role == role) & (p.plan == plan)
+        & p.grid_code.is_not_distinct_from(grid_code) & p.building_id.is_not_distinct_from(building_id))).scalar()
     if same:
         raise InvalidInput(f"{person['id']} already holds this post (post {same})")
+
+
+def _exists(conn: Connection, where) -> bool:
+    return bool(conn.execute(select(exists().where(where))).scalar())

@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
-from sqlalchemy import Connection, text
+from geoalchemy2 import functions as gfunc
+from sqlalchemy import Connection, Text, cast, exists, false, func, insert, literal, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from gridmap.errors import InvalidInput, NotFound
+from gridmap.storage.query import jsonb, rows
+from gridmap.storage.schema import (
+    community,
+    compound,
+    grid,
+    grid_member,
+    officer_link,
+    party_org,
+    staff,
+    staff_post,
+    street,
+)
 
 STAFF_FIELDS = ("id", "name", "role", "agency", "phone", "phone_public", "community_code", "street_code")
 
 
+def active(attrs: ColumnElement) -> ColumnElement[bool]:
+    """On the roster: retiring sets ``attrs.active`` to false and keeps the row for history."""
+    return func.coalesce(attrs["active"].astext, "true") != "false"
+
+
 def stored_codes(conn: Connection) -> tuple[set[str], set[str]]:
     """Codes of the stored communities and streets."""
-    comms = {r[0] for r in conn.execute(text("SELECT code FROM community"))}
-    streets = {r[0] for r in conn.execute(text("SELECT code FROM street"))}
+    comms = set(conn.execute(select(community.c.code)).scalars())
+    streets = set(conn.execute(select(street.c.code)).scalars())
     return comms, streets
 
 
@@ -33,10 +50,9 @@ def write_roster(conn: Connection, roster: pd.DataFrame, source: str, commit: bo
 
 def staff_record(conn: Connection, staff_id: str) -> dict:
     """One person (with ``active``), or NotFound."""
-    row = conn.execute(text(
-        "SELECT id, name, role, agency, phone, phone_public, community_code, street_code, "
-        "coalesce(attrs->>'active', 'true') <> 'false' AS active FROM staff WHERE id = :id"),
-        {"id": staff_id}).mappings().first()
+    s = staff.c
+    row = conn.execute(select(*(s[f] for f in STAFF_FIELDS), active(s.attrs).label("active"))
+                       .where(s.id == staff_id)).mappings().first()
     if row is None:
         raise NotFound(f"staff {staff_id!r} does not exist")
     return dict(row)
@@ -44,13 +60,10 @@ def staff_record(conn: Connection, staff_id: str) -> dict:
 
 def create_staff(conn: Connection, person: dict, changed_by: str) -> dict:
     """Add one person to the roster."""
-    if conn.execute(text("SELECT 1 FROM staff WHERE id = :id"), {"id": person["id"]}).first():
+    if conn.execute(select(exists().where(staff.c.id == person["id"]))).scalar():
         raise InvalidInput(f"id: staff {person['id']!r} already exists; PATCH it instead")
     _check_person(conn, person)
-    conn.execute(text(
-        "INSERT INTO staff (id, name, role, agency, phone, phone_public, community_code, street_code, attrs) "
-        "VALUES (:id, :name, :role, :agency, :phone, :phone_public, :community_code, :street_code, "
-        "CAST(:attrs AS jsonb))"), {**_columns(person), "attrs": json.dumps({"created_by": changed_by})})
+    conn.execute(insert(staff).values(**_columns(person), attrs=jsonb({"created_by": changed_by})))
     return staff_record(conn, person["id"])
 
 
@@ -61,11 +74,8 @@ def update_staff(conn: Connection, staff_id: str, changes: dict, changed_by: str
         raise InvalidInput(f"staff {staff_id!r} has left the roster; create a new person instead")
     after = {**before, **changes, "id": staff_id}
     _check_person(conn, after)
-    conn.execute(text(
-        "UPDATE staff SET name = :name, role = :role, agency = :agency, phone = :phone, "
-        "phone_public = :phone_public, community_code = :community_code, street_code = :street_code, "
-        "attrs = attrs || CAST(:attrs AS jsonb) WHERE id = :id"),
-        {**_columns(after), "attrs": json.dumps({"updated_by": changed_by})})
+    conn.execute(update(staff).where(staff.c.id == staff_id)
+                 .values(**_columns(after), attrs=staff.c.attrs.op("||")(jsonb({"updated_by": changed_by}))))
     moved = any(before[k] != after[k] for k in ("role", "agency", "community_code", "street_code"))
     closed = _close_all(conn, staff_id, changed_by) if moved else {"posts": 0, "officer_links": 0}
     return {"staff": staff_record(conn, staff_id), "closed": closed}
@@ -75,11 +85,10 @@ def retire_staff(conn: Connection, staff_id: str, changed_by: str) -> dict:
     """Take a person off the roster: posts and links closed, the row kept for history."""
     staff_record(conn, staff_id)
     closed = _close_all(conn, staff_id, changed_by)
-    conn.execute(text("UPDATE party_org SET secretary_staff_id = NULL WHERE secretary_staff_id = :id"),
-                 {"id": staff_id})
-    conn.execute(text("UPDATE staff SET attrs = attrs || jsonb_build_object('active', false, "
-                      "'retired_by', CAST(:by AS text), 'retired_at', clock_timestamp()) WHERE id = :id"),
-                 {"id": staff_id, "by": changed_by})
+    conn.execute(update(party_org).where(party_org.c.secretary_staff_id == staff_id).values(secretary_staff_id=None))
+    retired = func.jsonb_build_object("active", false(), "retired_by", cast(literal(changed_by), Text),
+                                      "retired_at", func.clock_timestamp())
+    conn.execute(update(staff).where(staff.c.id == staff_id).values(attrs=staff.c.attrs.op("||")(retired)))
     return {"staff": staff_record(conn, staff_id), "closed": closed}
 
 
@@ -93,19 +102,19 @@ def _check_person(conn: Connection, person: dict) -> None:
     from gridmap.interchange.roster import check_person
 
     check_person(person)
-    for col, table in (("community_code", "community"), ("street_code", "street")):
+    for col, table in (("community_code", community), ("street_code", street)):
         value = person.get(col)
-        if value and not conn.execute(text(f"SELECT 1 FROM {table} WHERE code = :c"), {"c": value}).first():
-            raise InvalidInput(f"{col}: {value!r} is not a stored {table}")
+        if value and not conn.execute(select(exists().where(table.c.code == value))).scalar():
+            raise InvalidInput(f"{col}: {value!r} is not a stored {table.name}")
 
 
 def _close_all(conn: Connection, staff_id: str, changed_by: str) -> dict:
     """Close every open post and officer link of a person."""
     counts = {}
-    for table, key in (("staff_post", "posts"), ("officer_link", "officer_links")):
-        counts[key] = conn.execute(text(
-            f"UPDATE {table} SET valid_to = clock_timestamp(), changed_by = :by "
-            "WHERE staff_id = :id AND valid_to IS NULL"), {"id": staff_id, "by": changed_by}).rowcount
+    for table, key in ((staff_post, "posts"), (officer_link, "officer_links")):
+        held = (table.c.staff_id == staff_id) & table.c.valid_to.is_(None)
+        counts[key] = conn.execute(update(table).where(held)
+                                   .values(valid_to=func.clock_timestamp(), changed_by=changed_by)).rowcount
     return counts
 
 
@@ -114,65 +123,70 @@ def _close_all(conn: Connection, staff_id: str, changed_by: str) -> dict:
 
 def grid_staff(conn: Connection, plan: str, grid_code: str) -> dict:
     """A grid of ``plan`` with its branch, posts (people) and the officers of each compound."""
-    grid = conn.execute(text("SELECT code, name, community_code, households FROM grid "
-                             "WHERE plan = :p AND code = :g"), {"p": plan, "g": grid_code}).mappings().first()
-    if grid is None:
+    g, o, p, s, lk = grid.c, party_org.c, staff_post.c, staff.c, officer_link.c
+    found = conn.execute(select(g.code, g.name, g.community_code, g.households)
+                         .where((g.plan == plan) & (g.code == grid_code))).mappings().first()
+    if found is None:
         raise NotFound(f"grid {grid_code!r} is not in plan {plan!r}")
-    params = {"p": plan, "g": grid_code}
-    orgs = conn.execute(text(
-        "SELECT o.id, o.name, o.level, o.building_id, o.secretary_staff_id FROM party_org o "
-        "WHERE o.plan = :p AND o.grid_code = :g ORDER BY o.level DESC, o.id"), params).mappings().all()
-    posts = conn.execute(text(
-        f"SELECT p.id AS post_id, p.role AS post_role, p.building_id, p.valid_from, {_PERSON} "
-        "FROM staff_post p JOIN staff s ON s.id = p.staff_id "
-        "WHERE p.valid_to IS NULL AND p.plan = :p AND p.grid_code = :g ORDER BY p.role, s.id"),
-        params).mappings().all()
-    officers = conn.execute(text(
-        f"SELECT k.id AS compound_id, k.name AS compound_name, k.households, l.agency, {_PERSON} "
-        f"FROM ({_GRID_COMPOUNDS}) k LEFT JOIN officer_link l ON l.compound_id = k.id AND l.valid_to IS NULL "
-        "LEFT JOIN staff s ON s.id = l.staff_id ORDER BY k.id, l.agency"), params).mappings().all()
-    people = {r["secretary_staff_id"] for r in orgs if r["secretary_staff_id"]}
-    secretaries = _people(conn, people)
-    return {"plan": plan, "grid": dict(grid),
-            "party_orgs": [{**dict(o), "secretary": secretaries.get(o["secretary_staff_id"])} for o in orgs],
-            "posts": [dict(p) for p in posts], "officers": [dict(o) for o in officers]}
+    orgs = rows(conn, select(o.id, o.name, o.level, o.building_id, o.secretary_staff_id)
+                .where((o.plan == plan) & (o.grid_code == grid_code)).order_by(o.level.desc(), o.id))
+    posts = rows(conn, select(p.id.label("post_id"), p.role.label("post_role"), p.building_id, p.valid_from,
+                              *_person(s))
+                 .join_from(staff_post, staff, s.id == p.staff_id)
+                 .where(p.valid_to.is_(None) & (p.plan == plan) & (p.grid_code == grid_code))
+                 .order_by(p.role, s.id))
+    k = _grid_compounds(plan, grid_code)
+    # One "agency": the link's, which is the officer's own (a change of agency closes his links).
+    officers = rows(conn, select(k.c.id.label("compound_id"), k.c.name.label("compound_name"), k.c.households,
+                                 lk.agency, *(c for c in _person(s) if c.name != "agency"))
+                    .select_from(k.outerjoin(officer_link, (lk.compound_id == k.c.id) & lk.valid_to.is_(None))
+                                 .outerjoin(staff, s.id == lk.staff_id))
+                    .order_by(k.c.id, lk.agency))
+    secretaries = _people(conn, {r["secretary_staff_id"] for r in orgs if r["secretary_staff_id"]})
+    return {"plan": plan, "grid": dict(found),
+            "party_orgs": [{**o, "secretary": secretaries.get(o["secretary_staff_id"])} for o in orgs],
+            "posts": posts, "officers": officers}
 
 
-_PERSON = ("s.id AS staff_id, s.name, s.role, s.agency, s.phone, s.phone_public, s.community_code, "
-           "s.street_code")
-# Compounds of a grid: the plan's members, or (a plan imported without members) those whose
-# inner point lies in the grid.
-_GRID_COMPOUNDS = """
-    SELECT k.id, k.name, k.households FROM compound k
-    WHERE k.id IN (SELECT compound_id FROM grid_member WHERE plan = :p AND grid_code = :g)
-       OR (NOT EXISTS (SELECT 1 FROM grid_member WHERE plan = :p)
-           AND EXISTS (SELECT 1 FROM grid g WHERE g.plan = :p AND g.code = :g
-                       AND ST_Covers(g.geom, ST_PointOnSurface(k.geom))))"""
+def _person(s) -> list[ColumnElement]:
+    """A person's columns as the API shows them (the id as ``staff_id``)."""
+    return [s.id.label("staff_id"), s.name, s.role, s.agency, s.phone, s.phone_public, s.community_code,
+            s.street_code]
+
+
+def _grid_compounds(plan: str, grid_code: str):
+    """Compounds of a grid: the plan's members, or (a plan imported without members) those whose
+    inner point lies in the grid."""
+    k, m, g = compound.c, grid_member.c, grid.c
+    members = select(m.compound_id).where((m.plan == plan) & (m.grid_code == grid_code))
+    no_members = ~exists().where(m.plan == plan)
+    covers = exists().where((g.plan == plan) & (g.code == grid_code)
+                            & gfunc.ST_Covers(g.geom, gfunc.ST_PointOnSurface(k.geom)))
+    return select(k.id, k.name, k.households).where(k.id.in_(members) | (no_members & covers)).subquery("k")
 
 
 def _people(conn: Connection, ids: set[str]) -> dict[str, dict]:
-    rows = conn.execute(text(f"SELECT {_PERSON} FROM staff s WHERE s.id = ANY(:ids)"),
-                        {"ids": sorted(ids)}).mappings().all()
-    return {r["staff_id"]: dict(r) for r in rows}
+    found = rows(conn, select(*_person(staff.c)).where(staff.c.id.in_(sorted(ids))))
+    return {r["staff_id"]: r for r in found}
 
 
 def officer_compounds(conn: Connection, staff_id: str) -> dict:
     """An officer and the compounds linked to him now."""
     person = staff_record(conn, staff_id)
-    rows = conn.execute(text(
-        "SELECT k.id AS compound_id, k.name, k.community_code, k.households, l.agency, l.valid_from "
-        "FROM officer_link l JOIN compound k ON k.id = l.compound_id "
-        "WHERE l.staff_id = :id AND l.valid_to IS NULL ORDER BY k.id"), {"id": staff_id}).mappings().all()
-    return {"officer": person, "compounds": [dict(r) for r in rows]}
+    k, lk = compound.c, officer_link.c
+    linked = rows(conn, select(k.id.label("compound_id"), k.name, k.community_code, k.households, lk.agency,
+                               lk.valid_from)
+                  .join_from(officer_link, compound, k.id == lk.compound_id)
+                  .where((lk.staff_id == staff_id) & lk.valid_to.is_(None)).order_by(k.id))
+    return {"officer": person, "compounds": linked}
 
 
 def staff_history(conn: Connection, staff_id: str) -> dict:
     """Every post and officer link a person has held, open or closed, oldest first."""
     person = staff_record(conn, staff_id)
-    posts = conn.execute(text(
-        "SELECT id, role, plan, grid_code, building_id, valid_from, valid_to, changed_by FROM staff_post "
-        "WHERE staff_id = :id ORDER BY valid_from, id"), {"id": staff_id}).mappings().all()
-    links = conn.execute(text(
-        "SELECT id, agency, compound_id, valid_from, valid_to, changed_by FROM officer_link "
-        "WHERE staff_id = :id ORDER BY valid_from, id"), {"id": staff_id}).mappings().all()
-    return {"staff": person, "posts": [dict(p) for p in posts], "officer_links": [dict(r) for r in links]}
+    p, lk = staff_post.c, officer_link.c
+    posts = rows(conn, select(p.id, p.role, p.plan, p.grid_code, p.building_id, p.valid_from, p.valid_to,
+                              p.changed_by).where(p.staff_id == staff_id).order_by(p.valid_from, p.id))
+    links = rows(conn, select(lk.id, lk.agency, lk.compound_id, lk.valid_from, lk.valid_to, lk.changed_by)
+                 .where(lk.staff_id == staff_id).order_by(lk.valid_from, lk.id))
+    return {"staff": person, "posts": posts, "officer_links": links}
