@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, exists, func, insert, select, update
 
+from gridmap.assign.rules import post_stays_in_community
 from gridmap.errors import InvalidInput, NotFound
 from gridmap.storage.plans import require_plan
 from gridmap.storage.schema import building, grid, staff_post
@@ -66,10 +67,12 @@ def _check_post(conn: Connection, person: dict, role: str, plan: str, grid_code:
     if grid_code is None and building_id is None:
         raise InvalidInput("grid_code: name a grid or a building for the post")
     if grid_code is not None:
-        if not _exists(conn, (grid.c.plan == plan) & (grid.c.code == grid_code)):
+        community = conn.execute(select(grid.c.community_code)
+                                 .where((grid.c.plan == plan) & (grid.c.code == grid_code))).scalar()
+        if community is None:
             raise InvalidInput(f"grid_code: {grid_code!r} is not a grid of plan {plan!r}")
-        if person["community_code"] != grid_code[:12]:
-            raise InvalidInput(f"grid_code: {grid_code} is in community {grid_code[:12]}, but {person['id']} "
+        if not post_stays_in_community(person["community_code"], community):
+            raise InvalidInput(f"grid_code: {grid_code} is in community {community}, but {person['id']} "
                                f"belongs to {person['community_code'] or 'a street pool'} "
                                "(posts stay in the community)")
     if building_id is not None and not _exists(conn, building.c.id == building_id):
