@@ -54,7 +54,7 @@ def test_autogenerate_sees_drift(conn: Connection) -> None:
     changed.tables["grid"].append_column(Column("extra", Text))
     Index("grid_name_idx", changed.tables["grid"].c.name)
     changed.tables["staff"].c.phone_public.type = Text()
-    ops = {d[0] if isinstance(d, tuple) else d[0][0] for d in migrate.drift(conn, changed)}
+    ops = {d[0] if isinstance(d, tuple) else d[0][0] for d in migrate.drift(conn, metadata=changed)}
     assert ops == {"add_column", "add_index", "modify_type"}
 
 

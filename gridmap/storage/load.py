@@ -57,6 +57,7 @@ def stored_communities(conn: Connection) -> gpd.GeoDataFrame:
 def import_file(
     conn: Connection,
     path: str | Path,
+    *,
     crs: str | None = None,
     commit: bool = True,
     progress: Callable[[str, int], None] | None = None,
@@ -73,6 +74,7 @@ def import_file(
 def write_interchange_data(
     conn: Connection,
     data: Interchange,
+    *,
     commit: bool = True,
     progress: Callable[[str, int], None] | None = None,
 ) -> ImportReport:

@@ -43,12 +43,12 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, *, revision: str = "head") -> None:
     """Bring the database at ``url`` up to ``revision``."""
     command.upgrade(alembic_config(url), revision)
 
 
-def downgrade(url: str, revision: str = "base") -> None:
+def downgrade(url: str, *, revision: str = "base") -> None:
     """Take the schema down to ``revision`` (``base`` drops everything)."""
     command.downgrade(alembic_config(url), revision)
 
@@ -58,7 +58,7 @@ def check(url: str) -> None:
     command.check(alembic_config(url))
 
 
-def drift(conn: Connection, metadata: MetaData | None = None) -> list:
+def drift(conn: Connection, *, metadata: MetaData | None = None) -> list:
     """What autogenerate would change to make the database match ``metadata`` (default: the schema)."""
     from gridmap.storage.schema import metadata as schema
 

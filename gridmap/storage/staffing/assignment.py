@@ -81,7 +81,7 @@ def read_assignment(conn: Connection, plan: str, communities: list[str] | None =
     )
 
 
-def read_current(conn: Connection, plan: str, communities: list[str], base: str | None) -> Assignment | None:
+def read_current(conn: Connection, plan: str, communities: list[str], *, base: str | None) -> Assignment | None:
     """What is held now, for stability: the plan's own posts, else those of ``base`` (the
     current generation's plan, whose unchanged grid codes carry over); open officer links."""
     current = read_assignment(conn, plan, communities)
@@ -111,6 +111,7 @@ def write_assignment(
     conn: Connection,
     plan: str,
     result: Assignment,
+    *,
     communities: pd.DataFrame,
     streets: pd.DataFrame,
     changed_by: str,
@@ -127,14 +128,16 @@ def write_assignment(
     whole = list(streets.loc[streets["whole"], "code"])
     with conn.begin_nested():
         now = conn.execute(select(func.clock_timestamp())).scalar()
-        orgs = _write_orgs(conn, plan, result.party_orgs, codes)
-        posts = _write_posts(conn, plan, result.posts, codes, whole, now, changed_by)
-        links = _write_links(conn, result.officer_links, codes, now, changed_by)
-        _write_record(conn, plan, result.gaps, codes, list(streets["code"]), {**(record or {}), "at": now})
+        orgs = _write_orgs(conn, plan, result.party_orgs, communities=codes)
+        posts = _write_posts(conn, plan, result.posts, communities=codes, whole_streets=whole, now=now,
+                             changed_by=changed_by)
+        links = _write_links(conn, result.officer_links, communities=codes, now=now, changed_by=changed_by)
+        _write_record(conn, plan, result.gaps, communities=codes, streets=list(streets["code"]),
+                      record={**(record or {}), "at": now})
     return {"party_orgs": orgs, "posts": posts, "officer_links": links}
 
 
-def _write_orgs(conn: Connection, plan: str, orgs: pd.DataFrame, communities: list[str]) -> dict:
+def _write_orgs(conn: Connection, plan: str, orgs: pd.DataFrame, *, communities: list[str]) -> dict:
     """Generated committees upserted; grid branches and building groups of the plan replaced."""
     made = orgs[orgs["generated"].astype(bool) & orgs["level"].isin(COMMITTEES)]
     rows = [_org_row(r, None) for r in made.sort_values("level", key=_level_rank, kind="stable").to_dict("records")]
@@ -176,7 +179,7 @@ def _org_row(org: dict, plan: str | None) -> dict:
     }
 
 
-def _write_posts(conn: Connection, plan: str, posts: pd.DataFrame, communities: list[str],
+def _write_posts(conn: Connection, plan: str, posts: pd.DataFrame, *, communities: list[str],
                  whole_streets: list[str], now: datetime, changed_by: str) -> dict:
     """Close open posts of the scope that the new result lacks; open the new ones."""
     p, s = staff_post.c, staff.c
@@ -191,7 +194,7 @@ def _write_posts(conn: Connection, plan: str, posts: pd.DataFrame, communities: 
     new = {_post_key(r) for r in posts.to_dict("records")}
     close = [pid for key, pid in old.items() if key not in new]
     opened = [(k[0], k[1], plan, k[2], k[3], now, changed_by) for k in sorted(new - set(old), key=str)]
-    _close(conn, staff_post, close, now, changed_by)
+    _close(conn, staff_post, close, now=now, changed_by=changed_by)
     bulk_insert(conn, staff_post, ("staff_id", "role", "plan", "grid_code", "building_id", "valid_from",
                                    "changed_by"), opened)
     return {"opened": len(opened), "closed": len(close), "kept": len(old) - len(close)}
@@ -205,7 +208,7 @@ def _none(value: object) -> object:
     return None if value is None or value == "" or (isinstance(value, float) and pd.isna(value)) else value
 
 
-def _write_links(conn: Connection, links: pd.DataFrame, communities: list[str], now: datetime,
+def _write_links(conn: Connection, links: pd.DataFrame, *, communities: list[str], now: datetime,
                  changed_by: str) -> dict:
     """Close open links of the scope's compounds that changed officer or vanished; open the new ones."""
     lk, k = officer_link.c, compound.c
@@ -217,18 +220,18 @@ def _write_links(conn: Connection, links: pd.DataFrame, communities: list[str], 
     close = [lid for key, (sid, lid) in old.items() if new.get(key) != sid]
     opened = [(sid, agency, cid, now, changed_by) for (cid, agency), sid in sorted(new.items())
               if old.get((cid, agency), (None,))[0] != sid]
-    _close(conn, officer_link, close, now, changed_by)
+    _close(conn, officer_link, close, now=now, changed_by=changed_by)
     bulk_insert(conn, officer_link, ("staff_id", "agency", "compound_id", "valid_from", "changed_by"), opened)
     return {"opened": len(opened), "closed": len(close), "kept": len(old) - len(close)}
 
 
-def _close(conn: Connection, table: Table, ids: list[int], now: datetime, changed_by: str) -> None:
+def _close(conn: Connection, table: Table, ids: list[int], *, now: datetime, changed_by: str) -> None:
     if ids:
         conn.execute(update(table).where(table.c.id.in_([int(i) for i in ids]))
                      .values(valid_to=now, changed_by=changed_by))
 
 
-def _write_record(conn: Connection, plan: str, gaps: pd.DataFrame, communities: list[str],
+def _write_record(conn: Connection, plan: str, gaps: pd.DataFrame, *, communities: list[str],
                   streets: list[str], record: dict) -> None:
     """plan.report['staffing']: the last run's record and every community's latest gaps."""
     before = _stored_gaps(conn, plan)

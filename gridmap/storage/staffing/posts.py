@@ -13,31 +13,31 @@ from gridmap.storage.staffing.roster import staff_record
 POST_FIELDS = ("id", "staff_id", "role", "plan", "grid_code", "building_id", "valid_from", "valid_to", "changed_by")
 
 
-def open_post(conn: Connection, staff_id: str, plan: str, changed_by: str, role: str | None = None,
+def open_post(conn: Connection, staff_id: str, plan: str, *, changed_by: str, role: str | None = None,
               grid_code: str | None = None, building_id: str | None = None) -> dict:
     """Give a person a post on a grid (or building) of ``plan``; role defaults to his roster role."""
     person = staff_record(conn, staff_id)
     role = role or person["role"]
-    _check_post(conn, person, role, plan, grid_code, building_id)
+    _check_post(conn, person, role=role, plan=plan, grid_code=grid_code, building_id=building_id)
     post_id = conn.execute(insert(staff_post).values(
         staff_id=staff_id, role=role, plan=plan, grid_code=grid_code, building_id=building_id,
         valid_from=func.clock_timestamp(), changed_by=changed_by).returning(staff_post.c.id)).scalar()
     return post_record(conn, post_id)
 
 
-def update_post(conn: Connection, post_id: int, changes: dict, changed_by: str) -> dict:
+def update_post(conn: Connection, post_id: int, changes: dict, *, changed_by: str) -> dict:
     """Close an open post and open its successor with ``changes`` (staff_id, role, grid_code, building_id)."""
     old = post_record(conn, post_id)
     if old["valid_to"] is not None:
         raise InvalidInput(f"post {post_id} was closed at {old['valid_to']}; open a new one instead")
     new = {k: changes.get(k, old[k]) for k in ("staff_id", "role", "grid_code", "building_id")}
-    close_post(conn, post_id, changed_by)
+    close_post(conn, post_id, changed_by=changed_by)
     return {"closed": post_record(conn, post_id),
-            "post": open_post(conn, new["staff_id"], old["plan"], changed_by, new["role"], new["grid_code"],
-                              new["building_id"])}
+            "post": open_post(conn, new["staff_id"], old["plan"], changed_by=changed_by, role=new["role"],
+                              grid_code=new["grid_code"], building_id=new["building_id"])}
 
 
-def close_post(conn: Connection, post_id: int, changed_by: str) -> dict:
+def close_post(conn: Connection, post_id: int, *, changed_by: str) -> dict:
     """End an open post now; the row stays as history."""
     old = post_record(conn, post_id)
     if old["valid_to"] is not None:
@@ -55,7 +55,7 @@ def post_record(conn: Connection, post_id: int) -> dict:
     return dict(row)
 
 
-def _check_post(conn: Connection, person: dict, role: str, plan: str, grid_code: str | None,
+def _check_post(conn: Connection, person: dict, *, role: str, plan: str, grid_code: str | None,
                 building_id: str | None) -> None:
     from gridmap.domain import ROLES
 

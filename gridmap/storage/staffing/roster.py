@@ -36,7 +36,7 @@ def stored_codes(conn: Connection) -> tuple[set[str], set[str]]:
     return comms, streets
 
 
-def write_roster(conn: Connection, roster: pd.DataFrame, source: str, commit: bool = True) -> dict:
+def write_roster(conn: Connection, roster: pd.DataFrame, *, source: str, commit: bool = True) -> dict:
     """Upsert the roster's people (all or nothing); people not in it are left as they are."""
     from gridmap.interchange import Interchange
     from gridmap.storage.load import write_interchange_data
@@ -58,7 +58,7 @@ def staff_record(conn: Connection, staff_id: str) -> dict:
     return dict(row)
 
 
-def create_staff(conn: Connection, person: dict, changed_by: str) -> dict:
+def create_staff(conn: Connection, person: dict, *, changed_by: str) -> dict:
     """Add one person to the roster."""
     if conn.execute(select(exists().where(staff.c.id == person["id"]))).scalar():
         raise InvalidInput(f"id: staff {person['id']!r} already exists; PATCH it instead")
@@ -67,7 +67,7 @@ def create_staff(conn: Connection, person: dict, changed_by: str) -> dict:
     return staff_record(conn, person["id"])
 
 
-def update_staff(conn: Connection, staff_id: str, changes: dict, changed_by: str) -> dict:
+def update_staff(conn: Connection, staff_id: str, changes: dict, *, changed_by: str) -> dict:
     """Change a person's fields; a new role, agency or home closes the posts and links he held."""
     before = staff_record(conn, staff_id)
     if not before["active"]:
@@ -77,14 +77,14 @@ def update_staff(conn: Connection, staff_id: str, changes: dict, changed_by: str
     conn.execute(update(staff).where(staff.c.id == staff_id)
                  .values(**_columns(after), attrs=staff.c.attrs.op("||")(jsonb({"updated_by": changed_by}))))
     moved = any(before[k] != after[k] for k in ("role", "agency", "community_code", "street_code"))
-    closed = _close_all(conn, staff_id, changed_by) if moved else {"posts": 0, "officer_links": 0}
+    closed = _close_all(conn, staff_id, changed_by=changed_by) if moved else {"posts": 0, "officer_links": 0}
     return {"staff": staff_record(conn, staff_id), "closed": closed}
 
 
-def retire_staff(conn: Connection, staff_id: str, changed_by: str) -> dict:
+def retire_staff(conn: Connection, staff_id: str, *, changed_by: str) -> dict:
     """Take a person off the roster: posts and links closed, the row kept for history."""
     staff_record(conn, staff_id)
-    closed = _close_all(conn, staff_id, changed_by)
+    closed = _close_all(conn, staff_id, changed_by=changed_by)
     conn.execute(update(party_org).where(party_org.c.secretary_staff_id == staff_id).values(secretary_staff_id=None))
     retired = func.jsonb_build_object("active", false(), "retired_by", cast(literal(changed_by), Text),
                                       "retired_at", func.clock_timestamp())
@@ -108,7 +108,7 @@ def _check_person(conn: Connection, person: dict) -> None:
             raise InvalidInput(f"{col}: {value!r} is not a stored {table.name}")
 
 
-def _close_all(conn: Connection, staff_id: str, changed_by: str) -> dict:
+def _close_all(conn: Connection, staff_id: str, *, changed_by: str) -> dict:
     """Close every open post and officer link of a person."""
     counts = {}
     for table, key in ((staff_post, "posts"), (officer_link, "officer_links")):
