@@ -46,7 +46,7 @@ def exported(conn: Connection, tmp_path: Path) -> dict[str, pd.DataFrame]:
     staffed(conn)
     import_file(conn, write_tiny(tmp_path / "extras.gpkg", {"compounds": with_extras(compounds()),
                                                             "barriers": barriers()}))
-    return export_layers(conn, "p1")
+    return export_layers(conn, plan="p1")
 
 
 def test_grid_members_and_grid_staff_are_exported(conn: Connection, exported: dict) -> None:
@@ -62,7 +62,7 @@ def test_grid_members_and_grid_staff_are_exported(conn: Connection, exported: di
     private = staff[~staff["phone_public"].astype(bool)]
     assert len(private) and private["phone"].isna().all(), "private phones need --private"
     assert staff.loc[staff["phone_public"].astype(bool), "phone"].notna().all()
-    full = export_layers(conn, "p1", private=True)["grid_staff"]
+    full = export_layers(conn, plan="p1", private=True)["grid_staff"]
     assert full["phone"].notna().all()
 
 

@@ -21,7 +21,7 @@ def test_up_down_up(scratch_url: str) -> None:
     migrate.upgrade(scratch_url)
     assert migrate.current_revision(scratch_url) == migrate.head_revision(scratch_url)
     assert {"grid", "grid_part", "compound", "generation", "staff_post", "officer_link"} <= tables(scratch_url)
-    migrate.downgrade(scratch_url, "base")
+    migrate.downgrade(scratch_url, revision="base")
     assert tables(scratch_url) == set()
     migrate.upgrade(scratch_url)
     assert "grid" in tables(scratch_url)

@@ -234,7 +234,7 @@ def test_failed_write_leaves_nothing_half_written(conn: Connection, monkeypatch:
     """A failure after posts and branches are written rolls the whole savepoint back."""
     staffed(conn)
     held = open_links(conn).query("staff_id == 'P1a'")
-    staffing.retire_staff(conn, "P1a", "test")  # the next run must move P1a's compounds
+    staffing.retire_staff(conn, "P1a", changed_by="test")  # the next run must move P1a's compounds
     conn.execute(text("INSERT INTO staff (id, name, role, agency, community_code, street_code) VALUES "
                       "('H4', 'new head', 'grid_head', 'community', :c, :s)"), {"c": COMM1, "s": STREET})
     before = snapshot(conn)
@@ -242,7 +242,7 @@ def test_failed_write_leaves_nothing_half_written(conn: Connection, monkeypatch:
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(staffing, "_write_links", broken)
+    monkeypatch.setattr(staffing.assignment, "_write_links", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         assign_scope(conn, "district", "320214", time_limit=1.0)
     assert snapshot(conn) == before
@@ -276,7 +276,7 @@ def test_redraw_moves_only_invalid_links(conn: Connection) -> None:
     staffed(conn)
     before = open_links(conn)
     gone = set(before.loc[before["staff_id"] == "U1a", "compound_id"])
-    staffing.retire_staff(conn, "U1a", "test")
+    staffing.retire_staff(conn, "U1a", changed_by="test")
     partition(conn, "p2", split_col=1, publish=False)
     assign_scope(conn, "district", "320214", plan="p2", time_limit=2.0)
     after = open_links(conn)

@@ -16,14 +16,15 @@ from gridmap.storage import plans, staffing
 from gridmap.storage.load import import_file
 from gridmap.storage.export import read_layer
 from gridmap.storage.grids import write_plan
+from gridmap.storage.schema import community, compound
 from gridmap.services.workflows import assign_scope
 
 STREET = "320214050"
 
 
 def one_grid_per_community(conn: Connection, plan: str) -> None:
-    comm = read_layer(conn, "communities", "WHERE street_code = :s", {"s": STREET})
-    comps = read_layer(conn, "compounds", "WHERE community_code = ANY(:c)", {"c": list(comm["code"])})
+    comm = read_layer(conn, "communities", where=community.c.street_code == STREET)
+    comps = read_layer(conn, "compounds", where=compound.c.community_code.in_(list(comm["code"])))
     hh = comps.groupby("community_code")["households"].sum()
     grids = comm.assign(code=comm["code"] + "001", community_code=comm["code"],
                         households=comm["code"].map(hh).fillna(0).astype(int))

@@ -30,7 +30,8 @@ class PartitionRequest(BaseModel):
 def partition(plan: str, body: PartitionRequest, conn: ConnDep) -> dict:
     """Partition into draft ``plan`` and return the report (planner role)."""
     scope, code = scope_of(body.district, body.street, body.community)
-    return partition_plan(conn, scope, code, plan, body.min_households, body.max_households,
+    return partition_plan(conn, scope, code, plan, min_households=body.min_households,
+                          max_households=body.max_households,
                           stable=body.stable, locked=frozenset(body.locked), workers=1)
 
 

@@ -17,7 +17,7 @@ from api.deps import ROLE_RANK, ConnDep, RoleDep, require
 from gridmap.errors import Forbidden, PlanError
 from gridmap.domain import ENFORCEMENT_AGENCIES, ROLES
 from gridmap.storage import staffing
-from gridmap.storage.plans import current_plan
+from gridmap.storage.plans import current_plan, require_plan
 from gridmap.services.workflows import assign_scope, scope_of
 
 router = APIRouter(prefix="/v1", tags=["staffing"])
@@ -125,45 +125,46 @@ def history(staff_id: str, conn: ConnDep) -> dict:
 @router.post("/staff", status_code=201, dependencies=[Planner])
 def create_staff(body: StaffIn, conn: ConnDep, actor: ActorDep) -> dict:
     """Add a person to the roster (planner role)."""
-    return staffing.create_staff(conn, body.model_dump(), actor)
+    return staffing.create_staff(conn, body.model_dump(), changed_by=actor)
 
 
 @router.patch("/staff/{staff_id}", dependencies=[Planner])
 def update_staff(staff_id: str, body: StaffPatch, conn: ConnDep, actor: ActorDep) -> dict:
     """Change a person's fields (planner role)."""
-    return staffing.update_staff(conn, staff_id, body.model_dump(exclude_unset=True), actor)
+    return staffing.update_staff(conn, staff_id, body.model_dump(exclude_unset=True), changed_by=actor)
 
 
 @router.delete("/staff/{staff_id}", dependencies=[Planner])
 def retire_staff(staff_id: str, conn: ConnDep, actor: ActorDep) -> dict:
     """Take a person off the roster; his posts and links are closed, the history kept (planner role)."""
-    return staffing.retire_staff(conn, staff_id, actor)
+    return staffing.retire_staff(conn, staff_id, changed_by=actor)
 
 
 @router.post("/staff/{staff_id}/posts", status_code=201, dependencies=[Planner])
 def open_post(staff_id: str, body: PostIn, conn: ConnDep, actor: ActorDep) -> dict:
     """Give a person a post (planner role)."""
     plan = body.plan or _current(conn)
-    return staffing.open_post(conn, staff_id, plan, actor, body.role, body.grid_code, body.building_id)
+    return staffing.open_post(conn, staff_id, plan, changed_by=actor, role=body.role, grid_code=body.grid_code,
+                              building_id=body.building_id)
 
 
 @router.patch("/posts/{post_id}", dependencies=[Planner])
 def update_post(post_id: int, body: PostPatch, conn: ConnDep, actor: ActorDep) -> dict:
     """Close a post and open its successor with the changes (planner role)."""
-    return staffing.update_post(conn, post_id, body.model_dump(exclude_unset=True), actor)
+    return staffing.update_post(conn, post_id, body.model_dump(exclude_unset=True), changed_by=actor)
 
 
 @router.delete("/posts/{post_id}", dependencies=[Planner])
 def close_post(post_id: int, conn: ConnDep, actor: ActorDep) -> dict:
     """End a post now; the row stays in the history (planner role)."""
-    return staffing.close_post(conn, post_id, actor)
+    return staffing.close_post(conn, post_id, changed_by=actor)
 
 
 @router.post("/staffing/assign", dependencies=[Planner])
 def assign(body: AssignRequest, conn: ConnDep, actor: ActorDep) -> dict:
     """Staff the grids of a scope by rule and store the result (planner role)."""
     scope, code = scope_of(body.district, body.street, body.community)
-    return assign_scope(conn, scope, code, body.plan, time_limit=body.time_limit, changed_by=actor)
+    return assign_scope(conn, scope, code, plan=body.plan, time_limit=body.time_limit, changed_by=actor)
 
 
 # ---------------------------------------------------------------- shaping
@@ -180,7 +181,7 @@ def _readable_plan(conn: Connection, plan: str | None, role: str) -> str:
     """The plan asked for (default current); drafts are for planners only."""
     if plan is None:
         return _current(conn)
-    if staffing.require_plan(conn, plan) == "draft" and ROLE_RANK[role] < ROLE_RANK["planner"]:
+    if require_plan(conn, plan) == "draft" and ROLE_RANK[role] < ROLE_RANK["planner"]:
         raise Forbidden(f"plan {plan!r} is a draft; drafts need the planner role")
     return plan
 

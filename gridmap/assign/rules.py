@@ -102,7 +102,7 @@ def post_in_community(a: Assignment) -> list[Violation]:
     return [
         Violation("post_in_community", f"{p.role} {p.staff_id} posted to grid {p.grid_code} of another community")
         for p in posts.itertuples()
-        if p.grid_code in grid.index and staff.get(p.staff_id) != grid[p.grid_code]
+        if p.grid_code in grid.index and not post_stays_in_community(staff.get(p.staff_id), grid[p.grid_code])
     ]
 
 
@@ -113,3 +113,9 @@ RULES: tuple[Callable[[Assignment], list[Violation]], ...] = (
     overload_reported,
     post_in_community,
 )
+
+
+def post_stays_in_community(staff_community: str | None, grid_community: str) -> bool:
+    """A grid post goes to someone on that grid's community roster (street-pool people, with no
+    community, hold none). Written once: the engine's check above and storage's open_post use it."""
+    return bool(staff_community) and staff_community == grid_community

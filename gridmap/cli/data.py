@@ -94,7 +94,7 @@ def export_cmd(
 
     def go():
         with engine().connect() as conn:
-            layers = export_layers(conn, plan, private=private)
+            layers = export_layers(conn, plan=plan, private=private)
         write_interchange(layers, file, format=format)
         out.print(f"wrote {file}: " + ", ".join(f"{k} {len(v)}" for k, v in layers.items()))
 

@@ -33,7 +33,8 @@ def partition_cmd(
             task = bar.add_task("communities", total=None)
             with engine().begin() as conn:
                 result = partition_plan(
-                    conn, scope, code, plan, min, max, stable=stable, locked=frozenset(lock or ()),
+                    conn, scope, code, plan, min_households=min, max_households=max, stable=stable,
+                    locked=frozenset(lock or ()),
                     workers=workers, progress=lambda n: bar.advance(task, n),
                     on_total=lambda n: bar.update(task, total=n))
         _print_summary(result)

@@ -39,7 +39,7 @@ def keys_create(
 
     def go():
         with engine().begin() as conn:
-            key = create_key(conn, role, label or None)
+            key = create_key(conn, role, label=label or None)
         out.print(key)
         console.print(f"created a {role} key; send it as the X-API-Key header. It is not shown again.")
 

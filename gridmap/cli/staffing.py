@@ -29,7 +29,7 @@ def assign_cmd(
     def go():
         scope, code = scope_of(district, street, community)
         with console.status("starting ...") as status, engine().begin() as conn:
-            result = assign_scope(conn, scope, code, plan, time_limit=time_limit,
+            result = assign_scope(conn, scope, code, plan=plan, time_limit=time_limit,
                                   progress=lambda stage: status.update(STAGES.get(stage, stage) + " ..."))
         print_report(result)
 

@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 
 from gridmap.errors import InvalidInput, NotFound, PlanError
 from gridmap.storage import grids as grid_store
-from gridmap.storage.plans import current_plan, plan_record
+from gridmap.storage.plans import current_plan, plan_record, require_plan
 
 SCOPES = ("district", "street", "community")
 
@@ -36,6 +36,7 @@ def partition_plan(
     scope: str,
     code: str,
     plan: str,
+    *,
     min_households: int | None = None,
     max_households: int | None = None,
     stable: bool = False,
@@ -62,11 +63,11 @@ def partition_plan(
     current = members = None
     base = current_plan(conn) if stable else None
     if base is not None:
-        current = grid_store.read_grids(conn, base, list(communities["code"]))
+        current = grid_store.read_grids(conn, base, community_codes=list(communities["code"]))
         members = grid_store.read_members(conn, base)
-    result = partition(communities, inputs["compounds"], inputs["buildings"], inputs["barriers"],
-                       rules=rules, current=current, current_members=members, locked=locked,
-                       plan=plan, workers=workers, progress=progress)
+    result = partition(communities=communities, compounds=inputs["compounds"], buildings=inputs["buildings"],
+                       barriers=inputs["barriers"], rules=rules, current=current, current_members=members,
+                       locked=locked, plan=plan, workers=workers, progress=progress)
     summary = result.summary()
     report = {"summary": summary, "base_plan": base,
               "communities": _records(result.community_report),
@@ -74,7 +75,7 @@ def partition_plan(
     params = {"scope": scope, "code": code, "stable": stable,
               "rules": {k: asdict(v) for k, v in rules.items()}}
     grid_store.write_plan(conn, plan, result.grids, result.members, list(communities["code"]),
-                          report, params)
+                          report, params=params)
     return {"plan": plan, "scope": scope, "code": code, "base_plan": base, "summary": summary,
             "violations": report["violations"], "communities": report["communities"]}
 
@@ -94,6 +95,7 @@ def assign_scope(
     conn: Connection,
     scope: str,
     code: str,
+    *,
     plan: str | None = None,
     progress: Callable[[str], None] | None = None,
     time_limit: float = 10.0,
@@ -114,25 +116,26 @@ def assign_scope(
     plan = plan or base
     if plan is None:
         raise PlanError("there is no current generation; publish a plan or name one with --plan")
-    staffing.require_plan(conn, plan)
+    require_plan(conn, plan)
     step("reading")
     inputs = staffing.assign_inputs(conn, plan, scope, code)
-    current = staffing.read_current(conn, plan, list(inputs["communities"]["code"]), base)
+    current = staffing.read_current(conn, plan, list(inputs["communities"]["code"]), base=base)
     step("assigning")
-    result = assign_staff(inputs["grids"], inputs["compounds"], inputs["staff"], inputs["communities"],
-                          inputs["streets"], buildings=inputs["buildings"], party_orgs=inputs["party_orgs"],
+    result = assign_staff(grids=inputs["grids"], compounds=inputs["compounds"], staff=inputs["staff"],
+                          communities=inputs["communities"], streets=inputs["streets"],
+                          buildings=inputs["buildings"], party_orgs=inputs["party_orgs"],
                           current=current, time_limit=time_limit)
     report = result.report()
     violations = [asdict(v) for v in result.validate()]
     step("writing")
     record = {"scope": scope, "code": code, "report": report, "violations": violations}
-    written = staffing.write_assignment(conn, plan, result, inputs["communities"], inputs["streets"],
-                                        changed_by, record)
+    written = staffing.write_assignment(conn, plan, result, communities=inputs["communities"],
+                                        streets=inputs["streets"], changed_by=changed_by, record=record)
     return {"plan": plan, "scope": scope, "code": code, "report": report, "gaps": _records(result.gaps),
             "violations": violations, "written": written}
 
 
-def import_roster(conn: Connection, path: str | Path, commit: bool = True) -> dict:
+def import_roster(conn: Connection, path: str | Path, *, commit: bool = True) -> dict:
     """Check a roster file (CSV, XLSX or interchange staff layer) and upsert its people, all or nothing."""
     from gridmap.interchange.roster import read_roster
     from gridmap.storage import staffing
@@ -140,5 +143,5 @@ def import_roster(conn: Connection, path: str | Path, commit: bool = True) -> di
     path = Path(path)
     communities, streets = staffing.stored_codes(conn)
     roster = read_roster(path, communities=communities, streets=streets)  # every problem listed at once
-    counts = staffing.write_roster(conn, roster, str(path), commit=commit)
+    counts = staffing.write_roster(conn, roster, source=str(path), commit=commit)
     return {"source": str(path), "people": len(roster), **counts}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, func, select, text
 from sqlalchemy.exc import OperationalError
 
 from gridmap.errors import DatabaseUnavailable
 from gridmap.storage.cluster import LocalCluster
+from gridmap.storage.schema import metadata
 
 
 def connect_url(database_url: str | None, data_dir: Path, port: int, start: bool = False) -> str:
@@ -35,13 +36,12 @@ def ping(conn: Connection) -> None:
     conn.execute(text("SELECT 1"))
 
 
-def table_counts(conn: Connection, tables: tuple[str, ...] = STATUS_TABLES) -> dict[str, int]:
+def table_counts(conn: Connection, *, tables: tuple[str, ...] = STATUS_TABLES) -> dict[str, int]:
     """Rows per table, for ``gridmap db status``."""
     unknown = set(tables) - set(STATUS_TABLES)
     if unknown:
         raise ValueError(f"no count for tables {sorted(unknown)}")
-    # Table names cannot be bound parameters; they come from the fixed list above.
-    return {t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar()) for t in tables}
+    return {t: int(conn.execute(select(func.count()).select_from(metadata.tables[t])).scalar()) for t in tables}
 
 
 def make_engine(url: str, **kwargs) -> Engine:

@@ -4,30 +4,32 @@ from __future__ import annotations
 
 import geopandas as gpd
 import pandas as pd
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, literal, select, union
+from sqlalchemy.sql.elements import ColumnElement
 
 from gridmap.domain import STORAGE_EPSG
 from gridmap.errors import PlanError
 from gridmap.interchange.write import tidy_types
-from gridmap.storage.plans import current_plan
+from gridmap.storage import schema
+from gridmap.storage.plans import current_plan, plan_status
+from gridmap.storage.query import read_frame, read_geoframe
 from gridmap.storage.tables import TABLE_MAPS, TableMap
 
 EXPORT_LAYERS = ("districts", "streets", "communities", "compounds", "buildings", "barriers",
                  "addresses", "service_points", "staff", "party_orgs")
 
 
-def read_layer(conn: Connection, layer: str, where: str = "", params: dict | None = None) -> pd.DataFrame:
-    """One stored layer with its attrs spread back into columns; ``where`` is a fixed SQL filter."""
+def read_layer(conn: Connection, layer: str, *, where: ColumnElement[bool] | None = None) -> pd.DataFrame:
+    """One stored layer with its attrs spread back into columns, optionally filtered by ``where``."""
     tmap = TABLE_MAPS[layer]
-    cols = ", ".join((*tmap.key, *tmap.columns, "attrs"))
-    order = ", ".join(tmap.key)
+    t = tmap.table
+    query = select(*(t.c[c] for c in (*tmap.key, *tmap.columns, "attrs")))
     if tmap.geometry:
-        sql = f"SELECT {cols}, geom AS geometry FROM {tmap.table} {where} ORDER BY {order}"
-        df = gpd.read_postgis(text(sql), conn, geom_col="geometry", params=params or {})
-        df = df.set_crs(STORAGE_EPSG, allow_override=True)
-    else:
-        df = pd.read_sql(text(f"SELECT {cols} FROM {tmap.table} {where} ORDER BY {order}"), conn,
-                         params=params or {})
+        query = query.add_columns(t.c.geom.label("geometry"))
+    if where is not None:
+        query = query.where(where)
+    query = query.order_by(*(t.c[k] for k in tmap.key))
+    df = read_geoframe(conn, query) if tmap.geometry else read_frame(conn, query)
     return _spread_attrs(tmap, df)
 
 
@@ -42,7 +44,7 @@ def _spread_attrs(tmap: TableMap, df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def export_layers(conn: Connection, plan: str | None = None, *, private: bool = False) -> dict[str, pd.DataFrame]:
+def export_layers(conn: Connection, *, plan: str | None = None, private: bool = False) -> dict[str, pd.DataFrame]:
     """Every non-empty layer; grids of ``plan`` (default: the current generation's plan) with their
     ``grid_members`` and ``grid_staff`` tables (private phones in ``grid_staff`` only when ``private``)."""
     layers = {}
@@ -52,10 +54,9 @@ def export_layers(conn: Connection, plan: str | None = None, *, private: bool = 
             layers[name] = df
     plan = plan or current_plan(conn)
     if plan is not None:
-        exists = conn.execute(text("SELECT 1 FROM plan WHERE name = :p"), {"p": plan}).scalar()
-        if not exists:
+        if plan_status(conn, plan) is None:
             raise PlanError(f"plan {plan!r} does not exist")
-        layers["grids"] = read_layer(conn, "grids", "WHERE plan = :plan", {"plan": plan})
+        layers["grids"] = read_layer(conn, "grids", where=TABLE_MAPS["grids"].table.c.plan == plan)
         layers["grid_members"] = grid_members(conn, plan)
         layers["grid_staff"] = grid_staff(conn, plan, private=private)
     return layers
@@ -63,9 +64,10 @@ def export_layers(conn: Connection, plan: str | None = None, *, private: bool = 
 
 def grid_members(conn: Connection, plan: str) -> pd.DataFrame:
     """Which compound (or, for a split compound, which building) belongs to which grid of ``plan``."""
-    return pd.read_sql(text(
-        "SELECT compound_id, building_id, grid_code, households FROM grid_member WHERE plan = :plan "
-        "ORDER BY grid_code, compound_id, building_id NULLS FIRST"), conn, params={"plan": plan})
+    m = schema.grid_member
+    query = (select(m.c.compound_id, m.c.building_id, m.c.grid_code, m.c.households).where(m.c.plan == plan)
+             .order_by(m.c.grid_code, m.c.compound_id, m.c.building_id.nulls_first()))
+    return read_frame(conn, query)
 
 
 def grid_staff(conn: Connection, plan: str, *, private: bool = False) -> pd.DataFrame:
@@ -76,17 +78,17 @@ def grid_staff(conn: Connection, plan: str, *, private: bool = False) -> pd.Data
     from gridmap.coverage.answer import public_view
     from gridmap.domain import ROLE_ZH
 
-    df = pd.read_sql(text(
-        """SELECT grid_code, role, name, staff_id, agency, phone, phone_public, duty FROM (
-             SELECT p.grid_code, p.role, s.name, s.id AS staff_id, s.agency, s.phone, s.phone_public,
-                    'post' AS duty
-             FROM staff_post p JOIN staff s ON s.id = p.staff_id
-             WHERE p.valid_to IS NULL AND p.plan = :plan AND p.grid_code IS NOT NULL
-             UNION
-             SELECT m.grid_code, s.role, s.name, s.id, s.agency, s.phone, s.phone_public, 'officer'
-             FROM grid_member m JOIN officer_link l ON l.compound_id = m.compound_id AND l.valid_to IS NULL
-             JOIN staff s ON s.id = l.staff_id WHERE m.plan = :plan) t
-           ORDER BY grid_code, duty DESC, role, staff_id"""), conn, params={"plan": plan})
+    p, s, m, ln = schema.staff_post, schema.staff, schema.grid_member, schema.officer_link
+    person = (s.c.role, s.c.name, s.c.id.label("staff_id"), s.c.agency, s.c.phone, s.c.phone_public)
+    posts = (select(p.c.grid_code, p.c.role, *person[1:], literal("post").label("duty"))
+             .join_from(p, s, s.c.id == p.c.staff_id)
+             .where(p.c.valid_to.is_(None), p.c.plan == plan, p.c.grid_code.is_not(None)))
+    officers = (select(m.c.grid_code, *person, literal("officer").label("duty"))
+                .join_from(m, ln, (ln.c.compound_id == m.c.compound_id) & ln.c.valid_to.is_(None))
+                .join(s, s.c.id == ln.c.staff_id).where(m.c.plan == plan))
+    both = union(posts, officers).subquery()
+    query = select(both).order_by(both.c.grid_code, both.c.duty.desc(), both.c.role, both.c.staff_id)
+    df = read_frame(conn, query)
     df.insert(2, "role_zh", df["role"].map(ROLE_ZH))
     if not private:
         df = pd.DataFrame(public_view(df.to_dict("records")), columns=df.columns)

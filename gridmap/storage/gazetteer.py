@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pandas as pd
-from sqlalchemy import Connection, text
+from geoalchemy2 import functions as gfunc
+from sqlalchemy import Connection, select, union
 
 from gridmap.address import Gazetteer
 from gridmap.coverage.address import AddressBook
+from gridmap.storage.query import read_frame
+from gridmap.storage.schema import address, community, compound, district, street
 
 #: Optional structured parts an address row may carry in ``attrs`` (the gazetteer uses them if present).
 _PARTS = ("road", "door_number", "building_no", "unit")
@@ -14,23 +17,25 @@ _PARTS = ("road", "door_number", "building_no", "unit")
 
 def read_addresses(conn: Connection) -> pd.DataFrame:
     """Every address with its point, compound name and any structured parts kept in attrs."""
-    parts = ", ".join(f"a.attrs ->> '{p}' AS {p}" for p in _PARTS)
-    sql = f"""SELECT a.id, a.address, a.compound_id, a.building_id, c.name AS compound_name, {parts},
-                     ST_X(a.geom) AS lon, ST_Y(a.geom) AS lat
-              FROM address a LEFT JOIN compound c ON c.id = a.compound_id ORDER BY a.id"""
-    return pd.read_sql(text(sql), conn)
+    a = address.c
+    query = (select(a.id, a.address, a.compound_id, a.building_id, compound.c.name.label("compound_name"),
+                    *(a.attrs[p].astext.label(p) for p in _PARTS),
+                    gfunc.ST_X(a.geom).label("lon"), gfunc.ST_Y(a.geom).label("lat"))
+             .join_from(address, compound, compound.c.id == a.compound_id, isouter=True).order_by(a.id))
+    return read_frame(conn, query)
 
 
 def admin_names(conn: Connection) -> list[str]:
     """District, street and community names: prefixes the gazetteer strips from typed addresses."""
-    sql = "SELECT name FROM district UNION SELECT name FROM street UNION SELECT name FROM community"
-    return [r for (r,) in conn.execute(text(sql))]
+    names = union(select(district.c.name), select(street.c.name), select(community.c.name))
+    return [r for (r,) in conn.execute(names)]
 
 
 def compound_points(conn: Connection) -> dict[str, tuple[float, float]]:
     """A point inside every compound, for answers matched only by compound name."""
-    sql = "SELECT id, ST_X(p) AS lon, ST_Y(p) AS lat FROM (SELECT id, ST_PointOnSurface(geom) AS p FROM compound) x"
-    return {r.id: (float(r.lon), float(r.lat)) for r in conn.execute(text(sql))}
+    inner = select(compound.c.id, gfunc.ST_PointOnSurface(compound.c.geom).label("p")).subquery()
+    query = select(inner.c.id, gfunc.ST_X(inner.c.p).label("lon"), gfunc.ST_Y(inner.c.p).label("lat"))
+    return {r.id: (float(r.lon), float(r.lat)) for r in conn.execute(query)}
 
 
 def load_address_book(conn: Connection) -> AddressBook:

@@ -14,8 +14,11 @@ import numpy as np
 import pandas as pd
 import shapely
 import psycopg2
-from psycopg2.extras import execute_values
-from sqlalchemy import Connection, text
+from geoalchemy2 import functions as gfunc
+from sqlalchemy import Connection, Text, any_, bindparam, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from gridmap.domain import STORAGE_EPSG
@@ -23,7 +26,9 @@ from gridmap.errors import InvalidFile
 from gridmap.interchange import Interchange, Repair, read_interchange
 from gridmap.interchange.checks import CONTEXT_COLUMNS, CheckOptions, Stored, Wanted
 from gridmap.interchange.issues import Issue
-from gridmap.storage.tables import PARTY_LEVELS, TABLE_MAPS, TableMap
+from gridmap.storage.query import execute_values_sql, read_geoframe
+from gridmap.storage.schema import PARTY_LEVELS, community, plan as plan_table
+from gridmap.storage.tables import TABLE_MAPS, TableMap
 
 LOAD_ORDER = ("districts", "streets", "communities", "compounds", "buildings", "barriers",
               "addresses", "service_points", "staff", "grids", "party_orgs")
@@ -53,39 +58,37 @@ class ImportReport:
 
 
 def stored_communities(conn: Connection) -> gpd.GeoDataFrame:
-    return gpd.read_postgis("SELECT code, geom AS geometry FROM community", conn, geom_col="geometry")
+    return read_geoframe(conn, select(community.c.code, community.c.geom.label("geometry")))
 
 
 def stored_context(conn: Connection, want: Wanted) -> Stored:
     """The stored features an import file refers to, and the stored communities near the file's own."""
     layers: dict[str, pd.DataFrame] = {}
     for layer, keys in want.keys.items():
-        key = CONTEXT_COLUMNS[layer][0]
-        layers[layer] = _context_rows(conn, layer, f"WHERE {key} = ANY(:keys)", {"keys": sorted(keys)})
+        key = TABLE_MAPS[layer].table.c[CONTEXT_COLUMNS[layer][0]]
+        layers[layer] = _context_rows(conn, layer, key == any_(bindparam("keys", sorted(keys), type_=ARRAY(Text))))
     if want.extent is not None:
-        x0, y0, x1, y1 = want.extent
-        near = _context_rows(conn, "communities", f"WHERE geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, {STORAGE_EPSG})",
-                             {"x0": x0, "y0": y0, "x1": x1, "y1": y1})
+        envelope = gfunc.ST_MakeEnvelope(*want.extent, STORAGE_EPSG)
+        near = _context_rows(conn, "communities", community.c.geom.intersects(envelope))  # && (bounding boxes)
         frames = [f for f in (layers.get("communities"), near) if f is not None and len(f)]
         if frames:
             layers["communities"] = pd.concat(frames, ignore_index=True).drop_duplicates("code")
     return Stored({k: v for k, v in layers.items() if len(v)})
 
 
-def _context_rows(conn: Connection, layer: str, where: str, params: dict) -> pd.DataFrame:
-    tmap = TABLE_MAPS[layer]
-    cols = ", ".join(CONTEXT_COLUMNS[layer])
-    return gpd.read_postgis(text(f"SELECT {cols}, geom AS geometry FROM {tmap.table} {where}"), conn,
-                            geom_col="geometry", params=params)
+def _context_rows(conn: Connection, layer: str, where: ColumnElement[bool]) -> pd.DataFrame:
+    t = TABLE_MAPS[layer].table
+    query = select(*(t.c[c] for c in CONTEXT_COLUMNS[layer]), t.c.geom.label("geometry")).where(where)
+    return read_geoframe(conn, query)
 
 
 def import_file(
     conn: Connection,
     path: str | Path,
+    *,
     crs: str | None = None,
     commit: bool = True,
     progress: Callable[[str, int], None] | None = None,
-    *,
     options: CheckOptions | None = None,
 ) -> ImportReport:
     """Check and write every layer of ``path``; nothing is written if anything fails.
@@ -101,6 +104,7 @@ def import_file(
 def write_interchange_data(
     conn: Connection,
     data: Interchange,
+    *,
     commit: bool = True,
     progress: Callable[[str, int], None] | None = None,
 ) -> ImportReport:
@@ -143,13 +147,13 @@ def _integrity_text(exc: Exception) -> str:
     diag = getattr(orig, "diag", None)
     table = getattr(diag, "table_name", None)
     detail = getattr(diag, "message_detail", None) or str(orig).strip()
-    layer = next((m.layer for m in TABLE_MAPS.values() if m.table == table), table)
+    layer = next((m.layer for m in TABLE_MAPS.values() if m.table.name == table), table)
     return f"layer {layer}: {getattr(diag, 'message_primary', '')} ({detail})"
 
 
 def _ensure_plans(conn: Connection, grids: pd.DataFrame) -> None:
     for plan in sorted(grids["plan"].astype(str).unique()):
-        conn.execute(text("INSERT INTO plan (name) VALUES (:p) ON CONFLICT DO NOTHING"), {"p": plan})
+        conn.execute(postgresql.insert(plan_table).values(name=plan).on_conflict_do_nothing())
 
 
 def _upsert(conn: Connection, tmap: TableMap, df: pd.DataFrame) -> LayerCount:
@@ -158,11 +162,7 @@ def _upsert(conn: Connection, tmap: TableMap, df: pd.DataFrame) -> LayerCount:
     if not rows:
         return count
     sql, template = _upsert_sql(tmap)
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        flags = execute_values(cursor, sql, rows, template=template, page_size=BATCH, fetch=True)
-    finally:
-        cursor.close()
+    flags = execute_values_sql(conn, sql, rows, template=template, page_size=BATCH, fetch=True)
     count.inserted = sum(1 for (f,) in flags if f)
     count.updated = len(flags) - count.inserted
     count.unchanged = len(rows) - len(flags)
@@ -174,20 +174,27 @@ def _key(tmap: TableMap, row: dict) -> tuple:
 
 
 def _upsert_sql(tmap: TableMap) -> tuple[str, str]:
-    """An INSERT .. ON CONFLICT that updates only rows that differ, and its VALUES template."""
-    cols = [*tmap.key, *tmap.columns, "attrs"]
+    """An INSERT .. ON CONFLICT that updates only rows that differ, and its VALUES template.
+
+    Written out for psycopg2's ``execute_values``: layers of 10^4-10^6 rows go as one
+    multi-row VALUES per page of BATCH rows, 1.5-2x faster than Core's executemany
+    (see :func:`gridmap.storage.query.bulk_insert`); ``xmax = 0`` tells an insert from
+    an update. Every table and column name comes from the schema, values only as parameters.
+    """
+    t = tmap.table
+    cols = [t.c[c].name for c in (*tmap.key, *tmap.columns, "attrs")]
     values = [f"%({c})s" for c in (*tmap.key, *tmap.columns)] + ["CAST(%(attrs)s AS jsonb)"]
     if tmap.geometry:
-        cols.append("geom")
+        cols.append(t.c.geom.name)
         geom = f"ST_SetSRID(ST_Force2D(ST_GeomFromWKB(decode(%(wkb)s, 'hex'))), {STORAGE_EPSG})"
-        values.append(f"CAST({geom} AS geometry({tmap.geometry}, {STORAGE_EPSG}))")
+        values.append(f"CAST({geom} AS {t.c.geom.type.compile(dialect=postgresql.dialect())})")
     updated = [c for c in cols if c not in tmap.key]
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in updated)
     # geometries compare in canonical form: a shapefile round trip reverses rings but changes nothing
     lhs = ", ".join(f"ST_Normalize(t.{c})" if c == "geom" else f"t.{c}" for c in updated)
     rhs = ", ".join(f"ST_Normalize(EXCLUDED.{c})" if c == "geom" else f"EXCLUDED.{c}" for c in updated)
     sql = (
-        f"INSERT INTO {tmap.table} AS t ({', '.join(cols)}) VALUES %s "
+        f"INSERT INTO {t.name} AS t ({', '.join(cols)}) VALUES %s "
         f"ON CONFLICT ({', '.join(tmap.key)}) DO UPDATE SET {sets} "
         f"WHERE ({lhs}) IS DISTINCT FROM ({rhs}) RETURNING (xmax = 0) AS inserted"
     )

@@ -1,8 +1,12 @@
-"""How each interchange layer maps onto its table (see migrations/versions/0001)."""
+"""How each interchange layer maps onto its table, read off the schema (:mod:`gridmap.storage.schema`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from sqlalchemy import Column, PrimaryKeyConstraint, Table, UniqueConstraint
+
+from gridmap.storage.schema import metadata
 
 
 @dataclass(frozen=True)
@@ -10,33 +14,51 @@ class TableMap:
     """Columns of one layer stored in ``table``; the rest go to ``attrs`` (jsonb)."""
 
     layer: str
-    table: str
-    key: tuple[str, ...]
+    table: Table
+    key: tuple[str, ...]  # what a re-import upserts on: the primary key or a unique constraint
     columns: tuple[str, ...]  # non-key, non-geometry columns, same names in layer and table
-    geometry: str | None  # PostGIS cast, e.g. "MultiPolygon", or None for no geometry
+
+    @property
+    def geometry(self) -> str | None:
+        """The geometry type of ``geom`` (e.g. 'MULTIPOLYGON'), or None for a table without one."""
+        geom = self.table.c.get("geom")
+        return geom.type.geometry_type if geom is not None else None
+
+    def column(self, name: str) -> Column:
+        return self.table.c[name]
+
+
+def _layer(layer: str, table: str, *, key: tuple[str, ...] | None = None,
+           leave_out: tuple[str, ...] = ()) -> TableMap:
+    """The map of ``layer``: every column of ``table`` but its geometry, attrs, a surrogate id
+    (a primary key that is not the layer's key) and ``leave_out``."""
+    t = metadata.tables[table]
+    primary = tuple(c.name for c in t.primary_key.columns)
+    key = key or primary
+    uniques = [tuple(u.columns.keys()) for u in t.constraints
+               if isinstance(u, (UniqueConstraint, PrimaryKeyConstraint))]
+    if key not in uniques:
+        raise ValueError(f"layer {layer}: {key} is neither the primary key nor unique in {table}")
+    skip = {*key, "attrs", "geom", *leave_out, *(primary if key != primary else ())}
+    columns = tuple(c.name for c in t.columns if c.name not in skip)
+    return TableMap(layer, t, key, columns)
 
 
 TABLE_MAPS: dict[str, TableMap] = {
     m.layer: m
     for m in (
-        TableMap("districts", "district", ("code",), ("name",), "MultiPolygon"),
-        TableMap("streets", "street", ("code",), ("name", "district_code"), "MultiPolygon"),
-        TableMap("communities", "community", ("code",), ("name", "street_code", "kind"), "MultiPolygon"),
-        TableMap("compounds", "compound", ("id",), ("name", "community_code", "households"), "MultiPolygon"),
-        TableMap("buildings", "building", ("id",), ("compound_id", "households"), "Geometry"),
-        TableMap("barriers", "barrier", ("source_key",), ("kind", "class", "name"), "Geometry"),
-        TableMap("addresses", "address", ("id",), ("address", "compound_id", "building_id"), "Point"),
-        TableMap("service_points", "service_point", ("id",), ("name", "kind", "hours", "community_code"),
-                 "Point"),
-        TableMap("staff", "staff", ("id",),
-                 ("name", "role", "agency", "phone", "phone_public", "community_code", "street_code"), None),
-        TableMap("party_orgs", "party_org", ("id",),
-                 ("name", "level", "parent_id", "street_code", "community_code", "plan", "grid_code",
-                  "secretary_staff_id"), None),
-        TableMap("grids", "grid", ("plan", "code"), ("name", "community_code", "households"),
-                 "MultiPolygon"),
+        _layer("districts", "district"),
+        _layer("streets", "street"),
+        _layer("communities", "community"),
+        _layer("compounds", "compound"),
+        _layer("buildings", "building"),
+        _layer("barriers", "barrier", key=("source_key",)),
+        _layer("addresses", "address"),
+        _layer("service_points", "service_point"),
+        _layer("staff", "staff"),
+        # A building group's building_id is written by staffing; an imported party_orgs
+        # layer keeps its building_id (if any) in attrs, as it always has.
+        _layer("party_orgs", "party_org", leave_out=("building_id",)),
+        _layer("grids", "grid", key=("plan", "code")),
     )
 }
-
-PARTY_LEVELS = ("street_committee", "community_committee", "grid_branch", "building_group",
-                "member_household")

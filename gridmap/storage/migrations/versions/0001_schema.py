@@ -1,6 +1,11 @@
 """The grid-governance schema: admin hierarchy, compounds, buildings, addresses,
 staff, party organisations, service points, plans, generations and grids.
 
+The tables are declared once in gridmap/storage/schema.py (SQLAlchemy Core +
+GeoAlchemy2); this DDL is the history that built them, and tests/test_schema.py
+checks the two agree. The grid_subdivide trigger and its function are raw SQL
+only: SQLAlchemy's metadata has no way to declare triggers or PL/pgSQL.
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-25

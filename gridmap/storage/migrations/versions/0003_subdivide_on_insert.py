@@ -5,6 +5,9 @@ inside a row trigger), so writing 10k grids took minutes. A statement-level
 trigger over the transition table does the same work in one query
 (999 grids: 16 s -> 0.12 s, measured with EXPLAIN ANALYZE).
 
+Triggers and PL/pgSQL functions live only here (raw SQL): SQLAlchemy's
+metadata (gridmap/storage/schema.py) cannot declare them.
+
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-25
