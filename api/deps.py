@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import Connection, Engine
 
 from gridmap.config import Settings
+from gridmap.domain import ROLE_RANK
 from gridmap.errors import Forbidden
+from gridmap.services.coverage import Cached, CoverageCache, Opener
 
-ROLE_RANK = {"public": 0, "dispatcher": 1, "planner": 2, "admin": 3}
+__all__ = ["ROLE_RANK", "ConnDep", "RoleDep", "SettingsDep", "coverage_source", "get_conn", "require"]
 
 
 def get_settings(request: Request) -> Settings:
@@ -55,3 +58,25 @@ def require(role: str):
         return caller
 
     return check
+
+
+# ---------------------------------------------------------------- the coverage service
+
+
+def opener(request: Request) -> Opener:
+    """Short transactions for the coverage service's rare database trips; honours a test override of
+    ``get_conn``."""
+    override = request.app.dependency_overrides.get(get_conn)
+    if override is not None:
+        return contextmanager(override)
+    return request.app.state.engine.begin
+
+
+def coverage_source(request: Request) -> Cached:
+    """The app's coverage source: one :class:`CoverageCache` (made on first use with the configured edge
+    distance) shared by the lookup API and the map pages."""
+    state = request.app.state
+    cache = getattr(state, "coverage", None)
+    if cache is None:
+        cache = state.coverage = CoverageCache(edge_m=state.settings.edge_distance_m)
+    return Cached(cache, opener(request))
