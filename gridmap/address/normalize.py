@@ -10,7 +10,8 @@ converted with OpenCC's ``t2s`` dictionaries rather than a table of our
 own: compound and road names use thousands of characters, not only the
 address words, and OpenCC's phrase tables settle the characters whose
 simplified form depends on the word. Stored and typed text go through the
-same conversion, so a simplified name that OpenCC would alter still matches.
+same conversion (to its fixed point), so a simplified name that OpenCC would
+alter still matches.
 """
 
 from __future__ import annotations
@@ -63,8 +64,20 @@ def normalize(text: str) -> str:
 
 
 def simplified(text: str) -> str:
-    """Traditional Chinese characters as simplified ones (號→号, 棟→栋, 單元→单元, 區→区, 園→园)."""
-    return text if text.isascii() else _t2s().convert(text)
+    """Traditional Chinese characters as simplified ones (號→号, 棟→栋, 單元→单元, 區→区, 園→园).
+
+    Converted again until nothing changes: OpenCC's phrase segmentation can leave a character
+    that a second pass converts (於單 → 於单 → 于单), and typed and stored text must meet.
+    """
+    if text.isascii():
+        return text
+    convert = _t2s().convert
+    for _ in range(4):
+        done = convert(text)
+        if done == text:
+            break
+        text = done
+    return text
 
 
 @lru_cache(maxsize=1)
