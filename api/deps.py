@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import Connection, Engine
+from starlette.concurrency import run_in_threadpool
 
 from gridmap.config import Settings
 from gridmap.domain import ROLE_RANK
 from gridmap.errors import Forbidden
 from gridmap.services.coverage import Cached, CoverageCache, Opener
 
-__all__ = ["ROLE_RANK", "ConnDep", "RoleDep", "SettingsDep", "coverage_source", "get_conn", "require"]
+__all__ = ["ROLE_RANK", "CallerRoleDep", "ConnDep", "RoleDep", "SettingsDep", "caller_role", "coverage_source",
+           "get_conn", "require"]
+KEY_TTL = 30.0
 
 
 def get_settings(request: Request) -> Settings:
@@ -80,3 +85,34 @@ def coverage_source(request: Request) -> Cached:
     if cache is None:
         cache = state.coverage = CoverageCache(edge_m=state.settings.edge_distance_m)
     return Cached(cache, opener(request))
+
+
+async def caller_role(request: Request) -> str:
+    """The caller's role for coverage lookups: public without a key; a key's role is cached for KEY_TTL
+    seconds. Holds no connection (unlike RoleDep), so a lookup route uses the coverage service alone."""
+    key = request.headers.get("x-api-key")
+    auth = request.headers.get("authorization", "")
+    if not key and auth.lower().startswith("bearer "):
+        key = auth[7:].strip()
+    if not key:
+        return "public"
+    roles = getattr(request.app.state, "lookup_key_roles", None)
+    if roles is None:
+        roles = request.app.state.lookup_key_roles = {}
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    cached = roles.get(digest)
+    if cached and cached[1] > time.monotonic():
+        return cached[0]
+    role = await run_in_threadpool(_role_from_db, opener(request), key)
+    roles[digest] = (role, time.monotonic() + KEY_TTL)
+    return role
+
+
+def _role_from_db(open_conn: Opener, key: str) -> str:
+    from gridmap.storage.keys import role_for_key
+
+    with open_conn() as conn:
+        return role_for_key(conn, key)
+
+
+CallerRoleDep = Annotated[str, Depends(caller_role)]

@@ -11,10 +11,8 @@ the gazetteer.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
-import time
 from collections.abc import Iterator
 from datetime import date, datetime, time as dtime, timedelta, timezone
 from typing import Annotated, Any
@@ -23,14 +21,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ROLE_RANK, coverage_source, opener
+from api.deps import ROLE_RANK, caller_role, coverage_source
 from api.models import AmbiguousAnswer, ErrorBody, LookupAnswer
 from gridmap.coverage.batch import BATCH_COLUMNS, parse_csv
 from gridmap.errors import Forbidden, InvalidInput
-from gridmap.services.coverage import Opener, Query as LookupQuery, lookup as coverage_lookup, lookup_rows
+from gridmap.services.coverage import Query as LookupQuery, lookup as coverage_lookup, lookup_rows
 
 router = APIRouter(prefix="/v1", tags=["lookup"])
-KEY_TTL = 30.0
 CHINA_TIME = timezone(timedelta(hours=8))
 ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorBody} for s in (401, 403, 404, 422)
@@ -44,33 +41,6 @@ AMBIGUOUS: dict[int | str, dict[str, Any]] = {300: {
 
 
 # ---------------------------------------------------------------- wiring
-
-
-async def caller_role(request: Request) -> str:
-    """The caller's role: public without a key; a key's role is cached for KEY_TTL seconds."""
-    key = request.headers.get("x-api-key")
-    auth = request.headers.get("authorization", "")
-    if not key and auth.lower().startswith("bearer "):
-        key = auth[7:].strip()
-    if not key:
-        return "public"
-    roles = getattr(request.app.state, "lookup_key_roles", None)
-    if roles is None:
-        roles = request.app.state.lookup_key_roles = {}
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    cached = roles.get(digest)
-    if cached and cached[1] > time.monotonic():
-        return cached[0]
-    role = await run_in_threadpool(_role_from_db, opener(request), key)
-    roles[digest] = (role, time.monotonic() + KEY_TTL)
-    return role
-
-
-def _role_from_db(open_conn: Opener, key: str) -> str:
-    from gridmap.storage.keys import role_for_key
-
-    with open_conn() as conn:
-        return role_for_key(conn, key)
 
 
 def parse_at(value: str | None) -> datetime | None:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.deps import ConnDep, RoleDep, SettingsDep, coverage_source
+from api.deps import CallerRoleDep, ConnDep, RoleDep, SettingsDep, coverage_source
 from gridmap.errors import InvalidInput
 from gridmap.maps import coverage_map, officer_map, render_html, service_point_page, tiles_of
 from gridmap.maps.base import STATIC_DIR
@@ -69,7 +69,7 @@ def coverage(conn: ConnDep, settings: SettingsDep, role: RoleDep, tiles: TilesQ 
 
 @router.get("/lookup", response_class=HTMLResponse,
             responses={300: {"description": "the address names several grids: the page shows them to choose"}})
-def lookup(request: Request, settings: SettingsDep, role: RoleDep, tiles: TilesQ = None, plan: PlanQ = None,
+def lookup(request: Request, settings: SettingsDep, role: CallerRoleDep, tiles: TilesQ = None, plan: PlanQ = None,
            lon: float | None = None, lat: float | None = None,
            crs: Annotated[str | None, Query(description="CRS of lon/lat, required with them: wgs84, cgcs2000, "
                                                         "gcj02 (Amap), bd09 (Baidu)")] = None,

@@ -92,20 +92,30 @@ def present(value: Any, role: str) -> Any:
     allows it; numpy scalars become Python values and NaN/∞ become None, so
     what comes out always serialises as strict JSON.
     """
-    if isinstance(value, dict):
+    kind = type(value)
+    if kind is dict:
         out = {k: present(v, role) for k, v in value.items()}
         if "phone" in out and not privacy.may_see_phone(out, role):
             out["phone"] = None
         return out
-    if isinstance(value, (list, tuple)):
-        return [present(v, role) for v in value]
-    if isinstance(value, float):
+    if kind in _PLAIN:  # the common case first: an answer is mostly text and numbers
+        return value
+    if kind is float:
         return value if math.isfinite(value) else None
+    if kind is list or kind is tuple:
+        return [present(v, role) for v in value]
+    if isinstance(value, dict):
+        return present(dict(value), role)
     if isinstance(value, np.generic):
         return present(value.item(), role)
+    if isinstance(value, float):
+        return present(float(value), role)
     if value is pd.NA or value is pd.NaT:
         return None
     return value
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
 
 
 def coordinate_location(lon: float, lat: float, input_lon: float, input_lat: float, crs: str) -> dict:
