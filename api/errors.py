@@ -1,4 +1,9 @@
-"""One table from domain errors to HTTP statuses; every error is JSON {"error", "detail"}."""
+"""One table from domain errors to HTTP statuses; every error is JSON {"error", "detail"}.
+
+One answer that is not an error shares the shape: an ambiguous address (300 Multiple Choices) carries
+``error: "ambiguous"`` and a detail, so a client that shows ``detail`` for any non-2xx still says
+something true, plus the grids to choose from (``api.models.AmbiguousAnswer``).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ STATUS: dict[type[e.GridmapError], int] = {
     e.NotFound: 404,
     e.AddressNotFound: 404,
     e.NoCoveringGrid: 404,
+    e.AmbiguousLocation: 300,
     e.PlanError: 409,
     e.Unauthorized: 401,
     e.Forbidden: 403,
@@ -41,6 +47,9 @@ def body(exc: e.GridmapError) -> dict:
     if issues:  # an import file's problems, each with layer, feature, column, value, problem, severity
         out["issues"] = [i.as_dict() for i in issues]
         out["issues_omitted"] = exc.omitted
+    choices = getattr(exc, "choices", None)
+    if choices:
+        out.update(choices)
     return out
 
 

@@ -132,6 +132,33 @@ class LookupAnswer(BaseModel):
     neighbours: list[Neighbour]
 
 
+class GridChoice(BaseModel):
+    """One of the grids an ambiguous address names, with the part of the compound it holds."""
+
+    code: str = Field(description="15 digits: community code + 3-digit sequence")
+    name: str
+    households: int = Field(description="households of the whole grid")
+    community_code: str
+    compound_households: int | None = Field(None, description="households of the compound in this grid "
+                                            "(null when the grids come from address candidates)")
+    buildings: list[str] = Field([], description="ids of the compound's buildings in this grid")
+    grid_head: Staff | None = None
+
+
+class AmbiguousAnswer(BaseModel):
+    """HTTP 300: the address names no single grid — a compound named alone that the plan splits over
+    several grids, or candidate addresses in different grids. Choose one of ``grids`` (or ask again
+    with the building, 栋, or a coordinate); ``officers`` are the compound's, the same in every grid."""
+
+    error: str = Field("ambiguous", description="always 'ambiguous'")
+    detail: str = Field(description="what is ambiguous and how to narrow it, Chinese first")
+    location: Location
+    plan: str | None = Field(None, description="the plan the grids belong to")
+    compound: Compound | None = None
+    grids: list[GridChoice] = Field(description="the grids to choose from, by code")
+    officers: dict[str, list[Staff]] | None = Field(None, description="agency → officers linked to the compound")
+
+
 class BatchRow(BaseModel):
     """One line of a batch answer (NDJSON) or CSV row; ``error`` is set instead of the grid on failure."""
 
@@ -149,9 +176,12 @@ class BatchRow(BaseModel):
     street_code: str | None = None
     street_name: str | None = None
     edge: bool | None = None
-    error: str | None = None
+    error: str | None = Field(None, description="set instead of the grid: e.g. address_not_found, "
+                              "no_covering_grid, ambiguous")
     detail: str | None = None
     nearest: dict[str, Any] | None = None
+    grids: list[dict[str, Any]] | None = Field(None, description="with error 'ambiguous': the grids "
+                                               "(code, name) the address names")
 
 
 class ErrorBody(BaseModel):

@@ -59,3 +59,7 @@ KIND_ZH = {
     "grid_service_station": "网格党群服务站",
     "convenience_centre": "便民服务中心",
 }
+
+#: Roles of API callers (DESIGN.md §4), lowest first: each may do what the ones before it may.
+CALLER_ROLES = ("public", "dispatcher", "planner", "admin")
+ROLE_RANK = {role: rank for rank, role in enumerate(CALLER_ROLES)}

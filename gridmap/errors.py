@@ -31,6 +31,10 @@ class OutOfRange(InvalidInput):
     code = "out_of_range"
 
 
+class OutsideServiceArea(OutOfRange):
+    """A point far outside every district and grid of the generation asked for."""
+
+
 class InvalidFile(GridmapError):
     """An interchange file that cannot be imported; nothing was written.
 
@@ -69,9 +73,22 @@ class NoCoveringGrid(NotFound):
 
     code = "no_covering_grid"
 
-    def __init__(self, detail: str, nearest: dict | None = None) -> None:
+    def __init__(self, detail: str, nearest: dict | None = None,
+                 point: tuple[float, float] | None = None) -> None:
         super().__init__(detail)
         self.nearest = nearest
+        self.point = point  # the CGCS2000 point that fell outside, when known
+
+
+class AmbiguousLocation(GridmapError):
+    """An address that names no single grid: a compound split over several grids, or candidates in
+    different grids. ``choices`` lists them (grids with their codes, the compound, the candidates)."""
+
+    code = "ambiguous"
+
+    def __init__(self, detail: str, choices: dict) -> None:
+        super().__init__(detail)
+        self.choices = choices
 
 
 class PlanError(GridmapError):

@@ -142,6 +142,41 @@ def test_normalize_is_idempotent(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("青年南路17號", "青年南路17号"),
+        ("春潮花園12棟2單元", "春潮花园12栋2单元"),
+        ("春潮花園3號樓", "春潮花园3栋"),  # 號樓 = 号楼 = 栋
+        ("春潮花園十二幢二單元一二零一室", "春潮花园12栋2单元1201室"),
+        ("江蘇省無錫市新吳區旺莊街道長江路八十八號", "江苏省无锡市新吴区旺庄街道长江路88号"),
+        ("錦繡華庭東區", "锦绣华庭东区"),
+        ("濱湖灣裡巷3號", "滨湖湾里巷3号"),
+        ("於單", "于单"),  # a second OpenCC pass converts what the first left
+    ],
+)
+def test_traditional_characters_are_simplified(text: str, expected: str) -> None:
+    assert normalize(text) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="號棟幢單元樓層區園華麗錦龍鳳灣濱東門陽莊橋廣場興寧匯蘇錫縣鎮鄉裡裏衚衕弄巷街路道"
+                        "室#-一二三十零兩012１２春潮花园长江路号栋单元楼于於乾干後后臺台著着", max_size=30))
+def test_normalize_is_idempotent_with_traditional_characters(text: str) -> None:
+    once = normalize(text)
+    assert normalize(once) == once
+
+
+def test_traditional_text_matches_the_simplified_entry(addresses: pd.DataFrame, gazetteer: Gazetteer) -> None:
+    row = row_of(addresses, "春潮花园", 12, 2)
+    for text in ("長江路8號春潮花園12棟2單元", "江蘇省無錫市新吳區旺莊街道長江路8號春潮花園12棟2單元",
+                 "春潮花園十二棟二單元"):
+        found = gazetteer.match(text)
+        assert (found.address_id, found.building_id) == (row.id, row.building_id), text
+    door = gazetteer.match("長江路8號")  # road + door alone: the compound at that door
+    assert door.compound_id == "C00" and door.building_id is None
+
+
+@pytest.mark.parametrize(
     ("numeral", "value"),
     [("十", 10), ("十二", 12), ("二十", 20), ("二十三", 23), ("一百零八", 108), ("两", 2), ("一二零一", 1201), ("一千零一", 1001)],
 )

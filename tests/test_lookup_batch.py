@@ -116,9 +116,17 @@ def test_one_shot_lookup_and_card(city: Connection) -> None:
     from gridmap.cli.lookup import render_card
     from gridmap.services.coverage import lookup_once
 
-    answer = lookup_once(lambda: nullcontext(city), lon=120.3021, lat=31.5025, crs="wgs84")
+    answer = lookup_once(lambda: nullcontext(city), lon=120.3021, lat=31.5025, crs="wgs84", role="dispatcher")
     assert answer["grid"]["code"] == W1 and answer["staff"]["building_chief"]["id"] == "S3"
     text = "\n".join(render_card(answer))
     assert "新光一网格" in text and "网格党支部" in text and "王芳" in text and "公安" in text
-    by_address = lookup_once(lambda: nullcontext(city), address="春潮花园2栋1单元")
+    by_address = lookup_once(lambda: nullcontext(city), address="春潮花园2栋1单元", role="dispatcher")
     assert by_address["building_id"] == "C1-B2"
+
+
+def test_nan_in_a_json_batch_is_refused(client, city: Connection) -> None:
+    """NaN/Infinity are not JSON: refused with a 422 rather than carried into the answers."""
+    body = b'[{"id": 1, "lon": NaN, "lat": 31.5, "crs": "wgs84"}]'
+    r = client.post("/v1/lookup/batch", content=body,
+                    headers={**dispatcher_key(city), "Content-Type": "application/json"})
+    assert r.status_code == 422 and "NaN" in r.json()["detail"]

@@ -301,3 +301,40 @@ def test_gcj02_bbox_comes_back_to_storage() -> None:
     assert box_[0] < 120.30 < box_[0] + 0.0015 and box_[2] - 0.0015 < 120.31 < box_[2]
     with pytest.raises(InvalidInput, match="four numbers"):
         bbox_to_storage("a,b,c,d")
+
+
+# ---------------------------------------------------------------- the map page draws the lookup answer
+
+
+def test_lookup_page_requires_crs_with_lon_lat(client, map_data: Connection) -> None:
+    """As /v1/lookup does: no silent wgs84 default on the map page (a GCJ-02 point is ~500 m off)."""
+    r = client.get("/maps/lookup?lon=120.302&lat=31.502&tiles=none")
+    assert r.status_code == 422 and r.json()["error"] == "invalid_input" and "crs" in r.json()["detail"]
+    assert client.get("/v1/lookup?lon=120.302&lat=31.502").status_code == 422
+
+
+@pytest.mark.parametrize("metres", [5, 20, 29, 31, 45, 200])
+def test_lookup_page_edge_is_the_api_edge(client, map_data: Connection, metres: float) -> None:
+    """One edge rule: the page warns exactly when the API's answer says edge, with the API's distance."""
+    import math
+
+    lon = 120.305 - metres / (111_320 * math.cos(math.radians(31.505)))
+    params = {"lon": lon, "lat": 31.505, "crs": "cgcs2000"}
+    answer = client.get("/v1/lookup", params=params).json()
+    page = client.get("/maps/lookup", params={**params, "tiles": "none"}).text
+    assert f'data-code="{answer["grid"]["code"]}"' in page
+    assert ("相邻网格" in page) == answer["edge"]
+    if answer["edge"]:
+        assert f"仅 {answer['boundary_distance_m']:.0f} 米" in page
+        assert all(n["code"] in page for n in answer["neighbours"])
+
+
+def test_lookup_page_of_a_split_compound_lists_the_grids(client, map_data: Connection) -> None:
+    conn = map_data
+    conn.execute(text("INSERT INTO grid_member (plan, grid_code, compound_id, building_id, households) "
+                      "VALUES (:p, :g, 'C1', 'C1-B1', 100)"), {"p": PLAN, "g": G2})
+    api = client.get("/v1/lookup", params={"address": "春潮花园"})
+    assert api.status_code == 300 and [g["code"] for g in api.json()["grids"]] == [G1, G2]
+    page = client.get("/maps/lookup", params={"address": "春潮花园", "tiles": "none"})
+    assert page.status_code == 300 and f'data-state="ambiguous"' in page.text
+    assert f'data-codes="{G1} {G2}"' in page.text and "分属 2 个网格" in page.text

@@ -11,12 +11,9 @@ the gazetteer.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime, time as dtime, timedelta, timezone
 from typing import Annotated, Any
 
@@ -24,68 +21,27 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ROLE_RANK, get_conn
-from api.models import ErrorBody, LookupAnswer
-from gridmap.address import MAX_LENGTH
-from gridmap.errors import Forbidden, InvalidInput
-from gridmap.coverage.answer import point_answer, public_view
+from api.deps import ROLE_RANK, caller_role, coverage_source
+from api.models import AmbiguousAnswer, ErrorBody, LookupAnswer
 from gridmap.coverage.batch import BATCH_COLUMNS, parse_csv
 from gridmap.interchange.text import BOM
-from gridmap.services.coverage import CoverageCache, Opener, lookup_address, lookup_point, lookup_rows
+from gridmap.errors import Forbidden, InvalidInput
+from gridmap.services.coverage import Query as LookupQuery, lookup as coverage_lookup, lookup_rows
 
 router = APIRouter(prefix="/v1", tags=["lookup"])
-KEY_TTL = 30.0
 CHINA_TIME = timezone(timedelta(hours=8))
 ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorBody} for s in (401, 403, 404, 422)
 }
+AMBIGUOUS: dict[int | str, dict[str, Any]] = {300: {
+    "model": AmbiguousAnswer,
+    "description": "The address names no single grid: a compound named alone that the plan splits over "
+                   "several grids, or candidates lying in different grids. The body lists the grids with "
+                   "their codes (and the compound's buildings in each) for the caller to choose; asking "
+                   "again with the building (栋) or a coordinate gives one answer."}}
 
 
 # ---------------------------------------------------------------- wiring
-
-
-def coverage(request: Request) -> CoverageCache:
-    """The app's coverage cache, made on first use with the configured edge distance."""
-    state = request.app.state
-    cache = getattr(state, "coverage", None)
-    if cache is None:
-        cache = state.coverage = CoverageCache(edge_m=state.settings.edge_distance_m)
-    return cache
-
-
-def opener(request: Request) -> Opener:
-    """Short transactions for the rare database trips; honours a test override of ``get_conn``."""
-    override = request.app.dependency_overrides.get(get_conn)
-    if override is not None:
-        return contextmanager(override)
-    return request.app.state.engine.begin
-
-
-async def caller_role(request: Request) -> str:
-    """The caller's role: public without a key; a key's role is cached for KEY_TTL seconds."""
-    key = request.headers.get("x-api-key")
-    auth = request.headers.get("authorization", "")
-    if not key and auth.lower().startswith("bearer "):
-        key = auth[7:].strip()
-    if not key:
-        return "public"
-    roles = getattr(request.app.state, "lookup_key_roles", None)
-    if roles is None:
-        roles = request.app.state.lookup_key_roles = {}
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    cached = roles.get(digest)
-    if cached and cached[1] > time.monotonic():
-        return cached[0]
-    role = await run_in_threadpool(_role_from_db, opener(request), key)
-    roles[digest] = (role, time.monotonic() + KEY_TTL)
-    return role
-
-
-def _role_from_db(open_conn: Opener, key: str) -> str:
-    from gridmap.storage.keys import role_for_key
-
-    with open_conn() as conn:
-        return role_for_key(conn, key)
 
 
 def parse_at(value: str | None) -> datetime | None:
@@ -110,7 +66,7 @@ def _json(content: Any, status: int = 200) -> JSONResponse:
 # ---------------------------------------------------------------- single lookups
 
 
-@router.get("/lookup", response_model=LookupAnswer, responses=ERRORS)
+@router.get("/lookup", response_model=LookupAnswer, responses={**ERRORS, **AMBIGUOUS})
 async def lookup(
     request: Request,
     lon: Annotated[float | None, Query(description="longitude in `crs`")] = None,
@@ -122,39 +78,15 @@ async def lookup(
     """Who covers this point or address: grid, party chain, grid staff (1+5+N), enforcement officers per
     agency, nearest service points, and an edge warning with the neighbouring grids.
 
-    The public sees phone numbers only where staff made them public; dispatchers see all.
+    The public sees phone numbers only where staff made them public; dispatchers see all. An address
+    that names several grids (a split compound named alone) answers 300 with the grids to choose from.
     """
     role = await caller_role(request)
-    moment = parse_at(at)
-    cache = coverage(request)
-    if address is not None:
-        result = await _by_address(request, cache, address, moment, lon, lat)
-    else:
-        result = await _by_point(request, cache, lon, lat, crs, moment)
-    return _json(result if ROLE_RANK[role] >= ROLE_RANK["dispatcher"] else public_view(result))
-
-
-async def _by_point(request: Request, cache: CoverageCache, lon: float | None, lat: float | None,
-                    crs: str | None, moment: datetime | None) -> dict:
-    if lon is None or lat is None:
-        raise InvalidInput("give lon and lat (with crs), or address")
-    if crs is None or not crs.strip():
-        raise InvalidInput("crs is required with lon/lat: wgs84, cgcs2000, gcj02 (Amap) or bd09 (Baidu)")
-    index = cache.covers(moment)
-    if index is not None:
-        return point_answer(index, lon, lat, crs)
-    return await run_in_threadpool(lookup_point, cache, opener(request), lon, lat, crs, moment)
-
-
-async def _by_address(request: Request, cache: CoverageCache, address: str, moment: datetime | None,
-                      lon: float | None, lat: float | None) -> dict:
-    if lon is not None or lat is not None:
-        raise InvalidInput("give either address or lon/lat, not both")
-    if not address.strip():
-        raise InvalidInput("address is empty")
-    if len(address) > MAX_LENGTH:
-        raise InvalidInput(f"address has {len(address)} characters; at most {MAX_LENGTH} allowed")
-    return await run_in_threadpool(lookup_address, cache, opener(request), address, moment)
+    query = LookupQuery(lon=lon, lat=lat, crs=crs, address=address, at=parse_at(at))
+    source = coverage_source(request)
+    if source.ready(query) is not None:  # in memory: answer on the event loop, no thread hop
+        return _json(coverage_lookup(source, query, role=role))
+    return _json(await run_in_threadpool(coverage_lookup, source, query, role=role))
 
 
 # ---------------------------------------------------------------- batches
@@ -186,11 +118,11 @@ async def lookup_batch(
     limit = request.app.state.settings.max_batch_rows
     if len(rows) > limit:
         raise InvalidInput(f"batch has {len(rows)} rows; at most {limit} allowed (settings.max_batch_rows)")
-    lines = await run_in_threadpool(lookup_rows, coverage(request), opener(request), rows, parse_at(at))
+    lines = await run_in_threadpool(lookup_rows, coverage_source(request), rows, at=parse_at(at), role=role)
     as_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
     if as_csv:
         return StreamingResponse(_csv_lines(lines), media_type="text/csv; charset=utf-8")
-    return StreamingResponse((json.dumps(r, ensure_ascii=False) + "\n" for r in lines),
+    return StreamingResponse((json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in lines),
                              media_type="application/x-ndjson")
 
 
@@ -221,7 +153,7 @@ async def _read_rows(request: Request) -> list:
     if kind in ("text/csv", "application/csv", "text/plain"):
         return parse_csv(body)
     try:
-        rows = json.loads(body)
+        rows = json.loads(body, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"body is not JSON ({exc}); send a JSON list or a CSV (Content-Type: text/csv)") from None
     if isinstance(rows, dict) and isinstance(rows.get("rows"), list):
@@ -231,3 +163,5 @@ async def _read_rows(request: Request) -> list:
     return rows
 
 
+def _not_json(word: str) -> Any:
+    raise ValueError(f"{word} is not a JSON number")

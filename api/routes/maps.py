@@ -6,17 +6,18 @@ from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 import folium
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.deps import ROLE_RANK, ConnDep, RoleDep, SettingsDep
-from gridmap.crs import to_cgcs2000
+from api.deps import CallerRoleDep, ConnDep, RoleDep, SettingsDep, coverage_source
 from gridmap.errors import InvalidInput
-from gridmap.maps import coverage_map, lookup_map, officer_map, render_html, service_point_page, tiles_of
+from gridmap.maps import coverage_map, officer_map, render_html, service_point_page, tiles_of
 from gridmap.maps.base import STATIC_DIR
 from gridmap.maps.coverage import compound_features, grid_features
 from gridmap.maps.geo import bbox_to_storage
+from gridmap.services.coverage import Query as LookupQuery
+from gridmap.services.lookup_page import lookup_page
 from gridmap.storage import mapdata
 from gridmap.storage.plans import current_plan
 
@@ -37,8 +38,8 @@ def mount_static(app: FastAPI) -> None:
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="maps-static")
 
 
-def _page(m: folium.Map) -> HTMLResponse:
-    return HTMLResponse(render_html(m, STATIC_URL))
+def _page(m: folium.Map, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(render_html(m, STATIC_URL), status_code=status)
 
 
 def _tiles(tiles: str | None, settings: SettingsDep) -> str:
@@ -47,11 +48,6 @@ def _tiles(tiles: str | None, settings: SettingsDep) -> str:
         return tiles_of(name).name
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
-
-
-def _private(role: str) -> bool:
-    """Private phone numbers only for dispatchers and above (API key)."""
-    return ROLE_RANK[role] >= ROLE_RANK["dispatcher"]
 
 
 @router.get("/coverage", response_class=HTMLResponse)
@@ -68,26 +64,24 @@ def coverage(conn: ConnDep, settings: SettingsDep, role: RoleDep, tiles: TilesQ 
         query = urlencode({"plan": plan, "tiles": name})
         urls = {"grids": f"/maps/data/grids?{query}", "compounds": f"/maps/data/compounds?{query}"}
     inputs = mapdata.coverage_inputs(conn, plan, viewport)
-    return _page(coverage_map(**inputs, tiles=name, show_private=_private(role), viewport=urls))
+    return _page(coverage_map(**inputs, tiles=name, role=role, viewport=urls))
 
 
-@router.get("/lookup", response_class=HTMLResponse)
-def lookup(conn: ConnDep, settings: SettingsDep, role: RoleDep, tiles: TilesQ = None, plan: PlanQ = None,
+@router.get("/lookup", response_class=HTMLResponse,
+            responses={300: {"description": "the address names several grids: the page shows them to choose"}})
+def lookup(request: Request, settings: SettingsDep, role: CallerRoleDep, tiles: TilesQ = None, plan: PlanQ = None,
            lon: float | None = None, lat: float | None = None,
-           crs: Annotated[str, Query(description="CRS of lon/lat: wgs84, cgcs2000, gcj02, bd09")] = "wgs84",
+           crs: Annotated[str | None, Query(description="CRS of lon/lat, required with them: wgs84, cgcs2000, "
+                                                        "gcj02 (Amap), bd09 (Baidu)")] = None,
            address: Annotated[str | None, Query(description="a standard address instead of lon/lat")] = None,
            ) -> HTMLResponse:
-    """Dispatcher map: the point, its grid, neighbouring grids when on an edge, the staff card."""
+    """Dispatcher map of the lookup answer (as /v1/lookup gives it): the point, its grid, neighbouring grids
+    when on an edge, the staff card; the grids to choose from when an address names several (HTTP 300).
+    ``<meta name="gridmap-answer" data-state data-code data-codes>`` states the result for scripts."""
     name = _tiles(tiles, settings)
-    if address:
-        lon, lat, _ = mapdata.address_point(conn, address)
-    elif lon is None or lat is None:
-        raise InvalidInput("give lon and lat (with crs), or address")
-    else:
-        lon, lat = to_cgcs2000(lon, lat, crs)
-    plan = mapdata.map_plan(conn, plan)
-    inputs = mapdata.lookup_inputs(conn, plan, lon, lat, settings.edge_distance_m)
-    return _page(lookup_map(**inputs, tiles=name, show_private=_private(role)))
+    query = LookupQuery(lon=lon, lat=lat, crs=crs, address=address or None, plan=plan)
+    page = lookup_page(coverage_source(request), query, role=role, tiles=name, edge_m=settings.edge_distance_m)
+    return _page(page.map, 300 if page.state == "ambiguous" else 200)
 
 
 @router.get("/service-points", response_class=HTMLResponse)
@@ -102,7 +96,7 @@ def service_points(conn: ConnDep, settings: SettingsDep, tiles: TilesQ = None) -
 def officers(conn: ConnDep, settings: SettingsDep, role: RoleDep, tiles: TilesQ = None) -> HTMLResponse:
     """Officer load map: each enforcement officer's compounds and households."""
     name = _tiles(tiles, settings)
-    return _page(officer_map(**mapdata.officer_inputs(conn), tiles=name, show_private=_private(role)))
+    return _page(officer_map(**mapdata.officer_inputs(conn), tiles=name, role=role))
 
 
 BBoxQ = Annotated[str, Query(description="west,south,east,north in the tiles' CRS (GCJ-02 for amap)")]
@@ -118,8 +112,7 @@ def grid_data(conn: ConnDep, settings: SettingsDep, role: RoleDep, bbox: BBoxQ, 
     truncated = len(grids) > MAX_FEATURES
     grids = grids.iloc[:MAX_FEATURES]
     cards = mapdata.grid_cards(conn, plan, list(grids["code"].astype(str)))
-    fc = grid_features(grids, cards, mapdata.reported_violations(conn, plan), crs=crs,
-                       show_private=_private(role))
+    fc = grid_features(grids, cards, mapdata.reported_violations(conn, plan), crs=crs, role=role)
     return JSONResponse({**fc, "truncated": truncated}, media_type="application/geo+json")
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from api.deps import ROLE_RANK, ConnDep, RoleDep, require
+from gridmap.coverage import privacy
 from gridmap.errors import Forbidden, PlanError
 from gridmap.domain import ENFORCEMENT_AGENCIES, ROLES
 from gridmap.storage import staffing
@@ -191,7 +192,7 @@ def _person(row: dict | None, public: bool) -> dict | None:
     if row is None or row.get("staff_id") is None:
         return None
     out = {"id": row["staff_id"], "name": row["name"], "role": row["role"], "agency": row["agency"]}
-    if row["phone_public"] or not public:
+    if privacy.may_see_phone(row, "public" if public else privacy.PRIVATE_PHONES_FROM):
         out["phone"] = row["phone"]
     return out
 

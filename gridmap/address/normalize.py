@@ -1,8 +1,17 @@
 """Address text normalisation (标准地址): one canonical form for typed and stored addresses.
 
-NFKC, no spaces or punctuation, Arabic numbers, 栋/单元/室 as the only
-words; and the stripping of leading admin names (province, city, district,
-street) that dispatchers sometimes type and sometimes leave out.
+NFKC, simplified characters, no spaces or punctuation, Arabic numbers,
+栋/单元/室 as the only words; and the stripping of leading admin names
+(province, city, district, street) that dispatchers sometimes type and
+sometimes leave out.
+
+Traditional characters (青年南路17號, 春潮花園3棟2單元, 無錫市新吳區) are
+converted with OpenCC's ``t2s`` dictionaries rather than a table of our
+own: compound and road names use thousands of characters, not only the
+address words, and OpenCC's phrase tables settle the characters whose
+simplified form depends on the word. Stored and typed text go through the
+same conversion (to its fixed point), so a simplified name that OpenCC would
+alter still matches.
 """
 
 from __future__ import annotations
@@ -12,7 +21,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from gridmap.errors import InvalidInput
 
@@ -43,8 +52,8 @@ _STRAY_RE = re.compile(r"#|(?<!\d)-|-(?!\d)")
 
 
 def normalize(text: str) -> str:
-    """Canonical form: NFKC, no spaces/punctuation, Arabic numbers, 栋/单元/室 as the only words."""
-    s = _JUNK_RE.sub("", unicodedata.normalize("NFKC", text).upper().translate(_DASHES))
+    """Canonical form: NFKC, simplified, no spaces/punctuation, Arabic numbers, 栋/单元/室 as the only words."""
+    s = _JUNK_RE.sub("", simplified(unicodedata.normalize("NFKC", text)).upper().translate(_DASHES))
     for _ in range(4):  # one pass nearly always; a rewrite can expose another (0号0房 → 0号0室 → 0栋0室)
         before = s
         for pattern, replace in _REWRITES:
@@ -52,6 +61,30 @@ def normalize(text: str) -> str:
         if s == before:
             break
     return s
+
+
+def simplified(text: str) -> str:
+    """Traditional Chinese characters as simplified ones (號→号, 棟→栋, 單元→单元, 區→区, 園→园).
+
+    Converted again until nothing changes: OpenCC's phrase segmentation can leave a character
+    that a second pass converts (於單 → 於单 → 于单), and typed and stored text must meet.
+    """
+    if text.isascii():
+        return text
+    convert = _t2s().convert
+    for _ in range(4):
+        done = convert(text)
+        if done == text:
+            break
+        text = done
+    return text
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> Any:
+    import opencc
+
+    return opencc.OpenCC("t2s")
 
 
 def _with(template: str) -> Callable[[re.Match[str]], str]:

@@ -1,4 +1,9 @@
-"""``gridmap lookup``: who covers an address or a coordinate; or a whole CSV of them."""
+"""``gridmap lookup``: who covers an address or a coordinate; or a whole CSV of them.
+
+The answer is the coverage service's (``gridmap.services.coverage.lookup``), as ``/v1/lookup`` gives it,
+for a dispatcher (the CLI runs with the database's own rights). An address that names several grids
+prints them and exits with code 3; ``--json`` prints the same body as the API's 300.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,12 @@ from typing import Annotated, Optional
 import typer
 
 from gridmap.cli.common import console, engine, out, run, settings
-from gridmap.errors import InvalidInput
 from gridmap.domain import AGENCY_ZH, ROLE_ZH
+from gridmap.errors import AmbiguousLocation, InvalidInput
+
+#: The CLI reads the database directly, so it sees what a dispatcher sees.
+CLI_ROLE = "dispatcher"
+AMBIGUOUS_EXIT = 3
 
 AGENCY_NAMES = {agency: f"{zh} {agency.replace('_', ' ')}" for agency, zh in AGENCY_ZH.items()}
 METHOD_NAMES = {"coordinate": "坐标 coordinate", "exact_address": "精确地址 exact address",
@@ -39,15 +48,40 @@ def lookup_cmd(
             raise InvalidInput("give --address TEXT, or --lon X --lat Y [--crs gcj02], or --csv IN -o OUT")
         from gridmap.services.coverage import lookup_once
 
-        answer = lookup_once(engine().begin, lon=lon, lat=lat, crs=crs, address=address, at=moment,
-                             edge_m=settings().edge_distance_m)
-        if as_json:
-            out.print_json(json.dumps(answer, ensure_ascii=False, default=str))
-        else:
-            for line in render_card(answer):
-                out.print(line, highlight=False)
+        try:
+            answer = lookup_once(engine().begin, lon=lon, lat=lat, crs=crs, address=address, at=moment,
+                                 edge_m=settings().edge_distance_m, role=CLI_ROLE)
+        except AmbiguousLocation as exc:
+            _print(_choices_body(exc), as_json, render_choices)
+            raise typer.Exit(code=AMBIGUOUS_EXIT) from None
+        _print(answer, as_json, render_card)
 
     run(go)
+
+
+def _print(body: dict, as_json: bool, render) -> None:
+    if as_json:  # strict JSON: a NaN would raise here rather than print an invalid document
+        out.print_json(json.dumps(body, ensure_ascii=False, allow_nan=False))
+        return
+    for line in render(body):
+        out.print(line, highlight=False)
+
+
+def _choices_body(exc: AmbiguousLocation) -> dict:
+    """The same body as the API's 300 answer."""
+    return {"error": exc.code, "detail": exc.detail, **exc.choices}
+
+
+def render_choices(body: dict) -> list[str]:
+    """The grids an ambiguous address names, Chinese first."""
+    compound = body.get("compound") or {}
+    lines = [f"[bold yellow]多个网格 ambiguous[/]  {body['detail']}"]
+    if compound:
+        lines.append(f"小区 Compound    {compound.get('name')} ({compound.get('id')})")
+    for g in body["grids"]:
+        part = f", 本小区 {g['compound_households']} 户" if g.get("compound_households") is not None else ""
+        lines.append(f"网格 Grid        {g['code']} {g['name']}{part}; 网格长 {_person(g.get('grid_head'))}")
+    return lines
 
 
 def _parse_at(value: str | None):
@@ -67,7 +101,7 @@ def _batch(path: Path, output: Path | None, moment) -> None:
 
     from gridmap.coverage.batch import BATCH_COLUMNS, parse_csv
     from gridmap.interchange.text import CSV_ENCODING
-    from gridmap.services.coverage import CoverageCache, lookup_rows
+    from gridmap.services.coverage import Cached, CoverageCache, lookup_rows
 
     if output is None:
         raise InvalidInput("--csv needs -o OUT.csv")
@@ -79,7 +113,7 @@ def _batch(path: Path, output: Path | None, moment) -> None:
         raise InvalidInput(f"{path} has {len(rows)} rows; at most {limit} (GRIDMAP_MAX_BATCH_ROWS)")
     cache = CoverageCache(edge_m=settings().edge_distance_m)
     with console.status("loading the coverage index ..."):
-        answers = lookup_rows(cache, engine().begin, rows, moment)
+        answers = lookup_rows(Cached(cache, engine().begin), rows, at=moment, role=CLI_ROLE)
     errors = 0
     with output.open("w", newline="", encoding=CSV_ENCODING) as fh:  # with BOM, for Excel
         writer = csv.DictWriter(fh, fieldnames=list(BATCH_COLUMNS), extrasaction="ignore")

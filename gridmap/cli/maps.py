@@ -18,6 +18,11 @@ PlanOpt = Annotated[Optional[str], typer.Option(help="plan to draw (default: the
 PrivateOpt = Annotated[bool, typer.Option("--private-phones", help="include private phone numbers (internal use)")]
 
 
+def _role(private_phones: bool) -> str:
+    """The role a page is drawn for: the public, or (``--private-phones``) a dispatcher."""
+    return "dispatcher" if private_phones else "public"
+
+
 def _tiles(tiles: str | None) -> str:
     from gridmap.errors import InvalidInput
     from gridmap.maps import tiles_of
@@ -48,7 +53,7 @@ def coverage_cmd(output: OutputOpt, tiles: TilesOpt = None, plan: PlanOpt = None
         name = _tiles(tiles)
         with engine().connect() as conn:
             inputs = mapdata.coverage_inputs(conn, mapdata.map_plan(conn, plan))
-        _write(coverage_map(**inputs, tiles=name, show_private=private_phones), output)
+        _write(coverage_map(**inputs, tiles=name, role=_role(private_phones)), output)
 
     run(go)
 
@@ -84,7 +89,7 @@ def officers_cmd(output: OutputOpt, tiles: TilesOpt = None, private_phones: Priv
         name = _tiles(tiles)
         with engine().connect() as conn:
             inputs = mapdata.officer_inputs(conn)
-        _write(officer_map(**inputs, tiles=name, show_private=private_phones), output)
+        _write(officer_map(**inputs, tiles=name, role=_role(private_phones)), output)
 
     run(go)
 
@@ -100,23 +105,23 @@ def lookup_cmd(
     plan: PlanOpt = None,
     private_phones: PrivateOpt = False,
 ) -> None:
-    """Dispatcher map for one point or address: its grid, neighbours on an edge, the staff card."""
-    from gridmap.crs import to_cgcs2000
-    from gridmap.errors import InvalidInput
-    from gridmap.maps import lookup_map
-    from gridmap.storage import mapdata
+    """Dispatcher map for one point or address: its grid, neighbours on an edge, the staff card; the grids
+    to choose from when the address names several (exit code 3)."""
+    from gridmap.services.coverage import OneShot, Query
+    from gridmap.services.lookup_page import lookup_page
 
     def go():
         name = _tiles(tiles)
-        with engine().connect() as conn:
-            if address:
-                x, y, found = mapdata.address_point(conn, address)
-                console.print(f"address: {found}")
-            elif lon is None or lat is None:
-                raise InvalidInput("give --lon and --lat (with --crs), or --address")
-            else:
-                x, y = to_cgcs2000(lon, lat, crs)
-            inputs = mapdata.lookup_inputs(conn, mapdata.map_plan(conn, plan), x, y, settings().edge_distance_m)
-        _write(lookup_map(**inputs, tiles=name, show_private=private_phones), output)
+        query = Query(lon=lon, lat=lat, crs=crs, address=address or None, plan=plan)
+        source = OneShot(engine().connect, settings().edge_distance_m)
+        page = lookup_page(source, query, role=_role(private_phones), tiles=name,
+                           edge_m=settings().edge_distance_m)
+        _write(page.map, output)
+        console.print(f"{STATE_ZH[page.state]}: {' '.join(page.codes) or '—'}")
+        if page.state == "ambiguous":
+            raise typer.Exit(code=3)
 
     run(go)
+
+
+STATE_ZH = {"found": "网格 grid", "ambiguous": "多个网格，请补充楼栋号 several grids", "outside": "不在任何网格内 no grid"}

@@ -1,21 +1,35 @@
 """The coverage answer (网格查询结果): grid, admin chain, party chain, staff, officers, service points.
 
-Built from a :class:`CoverageIndex` hit; every phone number is included and
-:func:`public_view` removes the private ones for callers who may not see them.
+Built from a :class:`CoverageIndex` hit with every phone number in it;
+:func:`present` is the last step before any caller sees it: it removes the
+phones the caller's role may not see (:mod:`gridmap.coverage.privacy`) and
+leaves plain JSON values only (never NaN).
+
+An address resolves to one grid, or to several (:func:`place`): a compound
+named alone that the plan splits over grids, or ambiguous text whose
+candidates lie in different grids. Then :class:`AmbiguousLocation` carries
+the choices (:func:`choices`) instead of an answer.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from gridmap.coverage import privacy
 from gridmap.coverage.address import Resolved
-from gridmap.coverage.index import AGENCIES, WORKER_ROLES, CoverageIndex, Hit
+from gridmap.coverage.index import AGENCIES, WORKER_ROLES, CoverageIndex, Hit, Share
+from gridmap.errors import AmbiguousLocation
 
 
-def answer(index: CoverageIndex, location: dict, hit: Hit, compound_id: str | None = None,
+def answer(index: CoverageIndex, location: dict, hit: Hit, *, compound_id: str | None = None,
            building_id: str | None = None, service_points: int = 3) -> dict:
-    """The full coverage answer for a located point (every phone included; see :func:`public_view`)."""
+    """The full coverage answer for a located point (every phone included; see :func:`present`)."""
     lon, lat = location["lon"], location["lat"]
     code = str(index.codes[hit.grid])
     card = index.data.cards.get(code, {})
@@ -71,16 +85,37 @@ def _staff(row: dict) -> dict:
     return {k: row.get(k) for k in keys}
 
 
-def public_view(value: Any) -> Any:
-    """A copy of an answer with every private phone number removed (the public role)."""
-    if isinstance(value, list):
-        return [public_view(v) for v in value]
-    if not isinstance(value, dict):
+def present(value: Any, role: str) -> Any:
+    """A copy of an answer (or choices, or batch row) as a caller of ``role`` may see it.
+
+    Every person's phone is kept only where :func:`privacy.may_see_phone`
+    allows it; numpy scalars become Python values and NaN/∞ become None, so
+    what comes out always serialises as strict JSON.
+    """
+    kind = type(value)
+    if kind is dict:
+        out = {k: present(v, role) for k, v in value.items()}
+        if "phone" in out and not privacy.may_see_phone(out, role):
+            out["phone"] = None
+        return out
+    if kind in _PLAIN:  # the common case first: an answer is mostly text and numbers
         return value
-    out = {k: public_view(v) for k, v in value.items()}
-    if "phone" in out and not out.get("phone_public"):
-        out["phone"] = None
-    return out
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is list or kind is tuple:
+        return [present(v, role) for v in value]
+    if isinstance(value, dict):
+        return present(dict(value), role)
+    if isinstance(value, np.generic):
+        return present(value.item(), role)
+    if isinstance(value, float):
+        return present(float(value), role)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
 
 
 def coordinate_location(lon: float, lat: float, input_lon: float, input_lat: float, crs: str) -> dict:
@@ -103,13 +138,78 @@ def point_answer(index: CoverageIndex, lon: float, lat: float, crs: str) -> dict
 
 
 def address_answer(index: CoverageIndex, resolved: Resolved) -> dict:
-    """The full answer for a resolved address; candidates get the grid each falls in."""
+    """The full answer for a resolved address (see :func:`place`); AmbiguousLocation when it names no one grid."""
+    placed = place(index, resolved)
+    location = placed.location
+    return answer(index, location, index.locate(location["lon"], location["lat"]),
+                  compound_id=placed.compound_id, building_id=placed.building_id)
+
+
+def place(index: CoverageIndex, resolved: Resolved) -> Resolved:
+    """The resolved address with its point in the one grid it belongs to.
+
+    Candidates (ambiguous text) get the grid each lies in; when they lie in
+    different grids, AmbiguousLocation. A compound named alone (no building)
+    belongs to the grids the plan's membership gives it: several raise
+    AmbiguousLocation; one is where the answer's point goes. Without
+    membership, the grid holding the compound's inner point (ST_PointOnSurface)
+    is the compound's, as for staffing.
+    """
     location = resolved.location
-    out = answer(index, location, index.locate(location["lon"], location["lat"]),
-                 resolved.compound_id, resolved.building_id)
     placed = [c for c in location["candidates"] if c["lon"] is not None]
     if placed:
         batch = index.locate_many([c["lon"] for c in placed], [c["lat"] for c in placed], edge=False)
         for k, cand in enumerate(placed):
             cand["grid_code"] = batch.code(k)
-    return out
+        grids = sorted({int(g) for g in batch.grid if g >= 0})
+        if len(grids) > 1:
+            shares = [Share(g, None, ()) for g in grids]
+            raise AmbiguousLocation(_ambiguity(index, resolved, grids), choices(index, resolved, shares))
+        return resolved
+    if resolved.building_id is not None or resolved.compound_id is None:
+        return resolved
+    shares = index.compound_shares(resolved.compound_id)
+    if len({s.grid for s in shares}) > 1:
+        raise AmbiguousLocation(_ambiguity(index, resolved, [s.grid for s in shares]),
+                                choices(index, resolved, shares))
+    target = shares[0].grid if shares else index.grid_at_inner_point(resolved.compound_id)
+    if target is None or index.covers(target, location["lon"], location["lat"]):
+        return resolved
+    point = index.point_in(resolved.compound_id, target)
+    if point is None:
+        return resolved
+    return replace(resolved, location={**location, "lon": round(point[0], 7), "lat": round(point[1], 7)})
+
+
+def choices(index: CoverageIndex, resolved: Resolved, shares: Sequence[Share]) -> dict:
+    """What a caller chooses from when an address names several grids: each grid with its code, name,
+    households, grid head and the compound's part in it; the compound, its officers and the location."""
+    compound_id = resolved.compound_id
+    grids = []
+    for share in sorted(shares, key=lambda s: str(index.codes[s.grid])):
+        code = str(index.codes[share.grid])
+        card = index.data.cards.get(code, {})
+        heads = [p for p in card.get("posts", []) if p.get("role") == "grid_head"]
+        grids.append({"code": code, "name": index.names[share.grid], "households": index.households[share.grid],
+                      "community_code": index.communities[share.grid],
+                      "compound_households": share.households,
+                      "buildings": list(share.buildings), "grid_head": _staff(heads[0]) if heads else None})
+    return {
+        "location": resolved.location,
+        "plan": index.data.generation.get("plan"),
+        "compound": {"id": compound_id, "name": index.compound_name(compound_id)} if compound_id else None,
+        "grids": grids,
+        "officers": officers_for(index.data.officers, compound_id) if compound_id else None,
+    }
+
+
+def _ambiguity(index: CoverageIndex, resolved: Resolved, grids: Sequence[int]) -> str:
+    codes = "、".join(str(index.codes[g]) for g in sorted(set(grids)))
+    n = len(set(grids))
+    text = resolved.location["input"].get("address")
+    if resolved.location["candidates"]:
+        return (f"地址 {text!r} 有多个候选，分属 {n} 个网格：{codes}；请补充路名门牌或小区名 — "
+                f"address {text!r} has candidates in {n} grids; give more of the address")
+    name = index.compound_name(resolved.compound_id) or resolved.compound_id
+    return (f"小区 {name}（{resolved.compound_id}）分属 {n} 个网格：{codes}；请补充楼栋号 — "
+            f"compound {resolved.compound_id} is split over {n} grids; give the building (栋) to get one")

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 
 from gridmap.coverage.address import Resolved, resolve_address
+from gridmap.coverage.answer import place
 from gridmap.coverage.index import CoverageIndex
-from gridmap.errors import InvalidInput, NotFound, OutOfRange
+from gridmap.errors import AmbiguousLocation, GridmapError, InvalidInput, NotFound, OutOfRange
 
 BATCH_COLUMNS = ("row", "id", "method", "confidence", "lon", "lat", "address", "grid_code", "grid_name",
                  "community_code", "community_name", "street_code", "street_name", "edge", "error", "detail")
@@ -41,10 +42,10 @@ def batch_answers(index: CoverageIndex, rows: Sequence[Any], addresses: Any) -> 
         try:
             kind, rid, values = parse_batch_row(raw)
             if kind == "address":
-                pending.append(_resolved_row(i, rid, resolve_address(addresses(), values)))
+                pending.append(_resolved_row(i, rid, place(index, resolve_address(addresses(), values))))
             else:
                 coords.setdefault(values[2], []).append((i, rid, values[0], values[1]))
-        except (InvalidInput, NotFound) as exc:
+        except (InvalidInput, NotFound, AmbiguousLocation) as exc:
             out[i] = error_row(i, _row_id(raw), exc)
     for crs, items in coords.items():
         pending.extend(_converted(items, crs, out))
@@ -148,12 +149,16 @@ def _locate_pending(index: CoverageIndex, pending: list[_Pending], out: list) ->
             out[p.row] = error_row(p.row, p.id, exc)
 
 
-def error_row(i: int, rid: Any, exc: InvalidInput | NotFound) -> dict:
-    """A batch row that failed: its error code and a detail naming the problem."""
+def error_row(i: int, rid: Any, exc: GridmapError) -> dict:
+    """A batch row that failed: its error code and a detail naming the problem (and the nearest grid,
+    or the grids an ambiguous address names)."""
     row = {"row": i + 1, "id": rid, "error": exc.code, "detail": exc.detail}
     nearest = getattr(exc, "nearest", None)
     if nearest:
         row["nearest"] = nearest
+    choices = getattr(exc, "choices", None)
+    if choices:
+        row["grids"] = [{"code": g["code"], "name": g["name"]} for g in choices["grids"]]
     return row
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 import shapely
 from numpy.typing import NDArray
 
-from gridmap.errors import InvalidInput, NoCoveringGrid, OutOfRange
+from gridmap.errors import InvalidInput, NoCoveringGrid, OutsideServiceArea
 
 _A = 6378137.0  # CGCS2000 / GRS80 semi-major axis
 _E2 = 0.00669438002290
@@ -73,6 +73,8 @@ class CoverageData:
     ``parts``: grid_code, geometry (ST_Subdivide'd pieces; optional, grids are used without).
     ``cards``: grid code → {community, street, district, party, posts} (see storage.lookup).
     ``officers``: compound id → agency → [staff].
+    ``members``: compound_id, grid_code, households, buildings (ids): the plan's grid membership of each
+    compound, one row per compound and grid (optional: a plan imported without membership has none).
     """
 
     generation: dict[str, Any]
@@ -84,6 +86,7 @@ class CoverageData:
     service_points: gpd.GeoDataFrame | None = None
     officers: dict[str, dict[str, list[dict]]] = field(default_factory=dict)
     service_area: tuple[float, float, float, float] | None = None
+    members: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,15 @@ class Batch:
 
     def code(self, i: int) -> str | None:
         return None if self.grid[i] < 0 else str(self.codes[self.grid[i]])
+
+
+@dataclass(frozen=True)
+class Share:
+    """The part of a compound that one grid holds (from the plan's membership)."""
+
+    grid: int
+    households: int | None
+    buildings: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -141,6 +153,7 @@ class CoverageIndex:
         self._points = _Layer(data.service_points)
         self.service_area = data.service_area or _bounds_with_margin(self.geoms)
         self._summaries: list[dict] | None = None
+        self._members = _Members(data.members, self.position)
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -186,7 +199,7 @@ class CoverageIndex:
         """Raise OutOfRange for a point far outside every district and grid of this generation."""
         x0, y0, x1, y1 = self.service_area
         if not (x0 <= lon <= x1 and y0 <= lat <= y1):
-            raise OutOfRange(f"point ({lon:.6f}, {lat:.6f}) is outside the service area "
+            raise OutsideServiceArea(f"point ({lon:.6f}, {lat:.6f}) is outside the service area "
                              f"(lon {x0:.4f}..{x1:.4f}, lat {y0:.4f}..{y1:.4f}, CGCS2000)")
 
     def _near(self, lat: float, point: shapely.Point, here: shapely.Point, exclude: int) -> list[tuple[int, float]]:
@@ -218,7 +231,7 @@ class CoverageIndex:
                    "distance_m": round(metres, 1)}
         return NoCoveringGrid(f"point ({lon:.6f}, {lat:.6f}) lies in no grid of plan "
                               f"{self.data.generation.get('plan')!r}; nearest is {nearest['code']} "
-                              f"{metres:.0f} m away", nearest=nearest)
+                              f"{metres:.0f} m away", nearest=nearest, point=(lon, lat))
 
     def compound_at(self, lon: float, lat: float) -> str | None:
         return self._compounds.covering(lon, lat, "id")
@@ -228,6 +241,34 @@ class CoverageIndex:
 
     def compound_name(self, compound_id: str | None) -> str | None:
         return self._compounds.value(compound_id, "id", "name")
+
+    def compound_shares(self, compound_id: str) -> list[Share]:
+        """The grids of this generation holding a compound, by the plan's membership (empty: none recorded)."""
+        return self._members.shares(str(compound_id))
+
+    def point_in(self, compound_id: str, grid: int) -> tuple[float, float] | None:
+        """A point inside both the compound and the grid (None when they do not overlap)."""
+        shape = self._compounds.geometry(str(compound_id))
+        if shape is None:
+            return None
+        common = shapely.intersection(shape, self.geoms[grid])
+        if common.is_empty or shapely.area(common) == 0:
+            return None
+        point = shapely.point_on_surface(common)
+        return float(point.x), float(point.y)
+
+    def grid_at_inner_point(self, compound_id: str) -> int | None:
+        """The grid covering the compound's inner point (ST_PointOnSurface; lowest code on a boundary)."""
+        shape = self._compounds.geometry(str(compound_id))
+        if shape is None:
+            return None
+        found = self.part_grid[self.tree.query(shapely.point_on_surface(shape), predicate="intersects")]
+        return int(found.min()) if found.size else None
+
+    def covers(self, grid: int, lon: float, lat: float) -> bool:
+        """Whether grid position ``grid`` covers the point (boundary included)."""
+        found = self.tree.query(shapely.Point(lon, lat), predicate="intersects")
+        return bool(np.any(self.part_grid[found] == grid))
 
     def nearest_service_points(self, lon: float, lat: float, k: int = 3) -> list[dict]:
         """The ``k`` service points nearest to a point, with great-circle distances."""
@@ -328,6 +369,7 @@ class _Layer:
         shapely.prepare(self.geoms)
         self.tree = shapely.STRtree(self.geoms)
         self.by_id = {str(r["id"]): r for r in self.records}
+        self.position = {str(r["id"]): i for i, r in enumerate(self.records)}
 
     def covering(self, lon: float, lat: float, column: str) -> str | None:
         if not self.records:
@@ -338,6 +380,12 @@ class _Layer:
     def value(self, key: str | None, column: str, wanted: str) -> str | None:
         row = self.by_id.get(str(key)) if key is not None and self.records else None
         return None if row is None else str(row[wanted])
+
+    def geometry(self, key: str) -> Any:
+        if not self.records:
+            return None
+        row = self.position.get(key)
+        return None if row is None else self.geoms[row]
 
     def nearest(self, lon: float, lat: float, k: int) -> list[dict]:
         """The k nearest points: an STRtree search in a growing radius, ranked by great-circle metres."""
@@ -364,3 +412,26 @@ def _plain(value: Any) -> Any:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return None
     return value
+
+
+class _Members:
+    """Compound → grids of the plan's membership, sorted by compound for a binary search."""
+
+    def __init__(self, members: pd.DataFrame | None, position: dict[str, int]) -> None:
+        if members is None or not len(members):
+            self.ids = np.array([], dtype=object)
+            return
+        df = members.assign(compound_id=members["compound_id"].astype(str),
+                            grid=members["grid_code"].astype(str).map(position))
+        df = df[df["grid"].notna()].sort_values(["compound_id", "grid"], kind="stable")
+        self.ids = df["compound_id"].to_numpy(dtype=object)
+        self.grid = df["grid"].to_numpy(dtype=np.int64)
+        self.households = df["households"].fillna(0).to_numpy(dtype=np.int64)
+        self.buildings = df["buildings"].tolist() if "buildings" in df else [()] * len(df)
+
+    def shares(self, compound_id: str) -> list[Share]:
+        lo = int(np.searchsorted(self.ids, compound_id, side="left"))
+        hi = int(np.searchsorted(self.ids, compound_id, side="right"))
+        return [Share(int(self.grid[k]), int(self.households[k]),
+                      tuple(sorted(str(b) for b in (self.buildings[k] or ()) if b is not None)))
+                for k in range(lo, hi)]

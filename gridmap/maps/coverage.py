@@ -44,10 +44,11 @@ def grid_features(
     grids: gpd.GeoDataFrame,
     grid_cards: Mapping[str, Mapping[str, Any]] | None = None,
     reported: Mapping[str, list[str]] | None = None,
+    *,
     min_households: int = DEFAULT_MIN,
     max_households: int = DEFAULT_MAX,
     crs: str = "wgs84",
-    show_private: bool = False,
+    role: str = "public",
 ) -> dict[str, Any]:
     """Grids as display GeoJSON with status, violations, label and the grid card as popup HTML.
 
@@ -62,7 +63,7 @@ def grid_features(
     out["status"] = grid_status(grids["households"], lo, hi)
     out["violations"] = grid_violations(grids, out["status"], reported or {})
     out["label"] = grids["code"].astype(str)
-    out["card"] = [c.grid_card(row, (grid_cards or {}).get(str(row["code"])), show_private)
+    out["card"] = [c.grid_card(row, (grid_cards or {}).get(str(row["code"])), role=role)
                    for row in out[["code", "name", "households", "status", "violations"]].to_dict("records")]
     return feature_collection(out, GRID_PROPS)
 
@@ -111,17 +112,18 @@ def coverage_map(
     grids: gpd.GeoDataFrame | pd.DataFrame,
     compounds: gpd.GeoDataFrame | None = None,
     barriers: gpd.GeoDataFrame | None = None,
+    communities: gpd.GeoDataFrame | None = None,
+    *,
     grid_cards: Mapping[str, Mapping[str, Any]] | None = None,
     reported: Mapping[str, list[str]] | None = None,
     min_households: int = DEFAULT_MIN,
     max_households: int = DEFAULT_MAX,
     tiles: str = "openstreetmap",
     plan: str | None = None,
-    show_private: bool = False,
+    role: str = "public",
     viewport: Mapping[str, str] | None = None,
-    communities: gpd.GeoDataFrame | None = None,
 ) -> folium.Map:
-    """The planner's coverage map (EPSG:4490 frames in).
+    """The planner's coverage map (EPSG:4490 frames in); phones shown as ``role`` may see them.
 
     With ``viewport`` (layer → URL, e.g. {'grids': '/maps/data/grids?...'}),
     those layers are fetched by bounding box as the map moves instead of
@@ -149,7 +151,8 @@ def coverage_map(
         DataLayer("grids", "网格（按户数着色）", {"style": "grid", "popup": "card", "label": "label",
                                           "url": viewport["grids"], "minZoom": 14, "what": "网格"}).add_to(m)
     else:
-        fc = grid_features(grids, grid_cards, reported, min_households, max_households, crs, show_private)
+        fc = grid_features(grids, grid_cards, reported, min_households=min_households,
+                           max_households=max_households, crs=crs, role=role)
         DataLayer("grids", "网格（按户数着色）", {"style": "grid", "popup": "card", "label": "label",
                                           "labelMinZoom": 15}, fc).add_to(m)
         frames.append(grids)

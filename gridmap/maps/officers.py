@@ -36,9 +36,10 @@ def officer_loads(links: pd.DataFrame, compounds: pd.DataFrame) -> pd.DataFrame:
 def officer_map(
     compounds: gpd.GeoDataFrame,
     links: pd.DataFrame,
+    *,
     tiles: str = "openstreetmap",
     max_compounds: int = 6,
-    show_private: bool = False,
+    role: str = "public",
 ) -> folium.Map:
     """One layer per agency; compounds coloured by their officer; a load table with overloads flagged."""
     m = base_map(tiles, "执法人员联系小区图")
@@ -48,7 +49,7 @@ def officer_map(
     names = dict(zip(compounds["id"].astype(str), compounds["name"].astype(str)))
     for i, (agency, label) in enumerate(c.AGENCY_ZH.items()):
         part = links[links["agency"] == agency] if not links.empty else links
-        fc = _agency_features(shown, part, loads, names, show_private)
+        fc = _agency_features(shown, part, loads, names, role)
         DataLayer(f"officers_{agency}", f"{label}执法人员", {"style": "compoundOfficer", "popup": "card",
                                                           "tooltip": "tip"}, fc, show=(i == 0)).add_to(m)
     html_box(m, load_table_html(loads, max_compounds), "bottomright", "gm-box gm-scroll")
@@ -56,7 +57,7 @@ def officer_map(
 
 
 def _agency_features(shown: gpd.GeoDataFrame, links: pd.DataFrame, loads: pd.DataFrame,
-                     names: Mapping[str, str], show_private: bool) -> dict:
+                     names: Mapping[str, str], role: str) -> dict:
     """Compounds of one agency, coloured by their officer, with the officer's load as popup."""
     if shown.empty:
         return {"type": "FeatureCollection", "features": []}
@@ -77,7 +78,7 @@ def _agency_features(shown: gpd.GeoDataFrame, links: pd.DataFrame, loads: pd.Dat
             tips.append(f"{name}：无")
             continue
         listed = [names.get(k, k) for k in compounds_of.get(str(officer["staff_id"]), [])]
-        cards.append(c.officer_popup(officer, listed, show_private))
+        cards.append(c.officer_popup(officer, listed, role=role))
         tips.append(f"{name}：{officer['name']}")
     out["card"], out["tip"] = cards, tips
     return feature_collection(out, ("colour", "card", "tip"))

@@ -16,6 +16,8 @@ from gridmap.maps.geo import bounds_of, feature_collection, to_display
 from gridmap.walk import WALK_MINUTES, WALK_SPEED_KMH, WalkCoverage, covered_compounds, covered_share, walk_coverage
 
 PUBLIC_POINT_COLUMNS = ("name", "kind", "hours", "services")
+#: The role this page is drawn for: it is public, whoever asks.
+PUBLIC = "public"
 
 
 def service_point_features(points: gpd.GeoDataFrame, crs: str) -> dict[str, Any]:
@@ -31,14 +33,14 @@ def service_point_features(points: gpd.GeoDataFrame, crs: str) -> dict[str, Any]
 
 def public_grid_features(grids: gpd.GeoDataFrame, workers: Mapping[str, list[Mapping[str, Any]]],
                          crs: str) -> dict[str, Any]:
-    """Grid outlines with name, code and grid workers (phones only when public)."""
+    """Grid outlines with name, code and grid workers (phones as the public may see them)."""
     if grids.empty:
         return {"type": "FeatureCollection", "features": []}
     out = to_display(grids, crs, coverage=True)
     cards = []
     for code, name in zip(out["code"].astype(str), out["name"].astype(str)):
         people = workers.get(code, [])
-        listed = "、".join(c.person_html(p, show_private=False) for p in people) or "未公布"
+        listed = "、".join(c.person_html(p, PUBLIC) for p in people) or "未公布"
         cards.append(f"<div class=gm-card><h4>{escape(name)}</h4>编码 {escape(code)}<br>网格员：{listed}</div>")
     out["card"] = cards
     return feature_collection(out, ("code", "name", "card"))
@@ -69,6 +71,7 @@ def service_point_map(
     coverage: WalkCoverage | None = None,
     covered: pd.Series | None = None,
     share: Mapping[str, float] | None = None,
+    *,
     grids: gpd.GeoDataFrame | None = None,
     grid_workers: Mapping[str, list[Mapping[str, Any]]] | None = None,
     tiles: str = "openstreetmap",
@@ -106,6 +109,7 @@ def service_point_page(
     points: gpd.GeoDataFrame,
     compounds: gpd.GeoDataFrame,
     roads: gpd.GeoDataFrame,
+    *,
     grids: gpd.GeoDataFrame | None = None,
     grid_workers: Mapping[str, list[Mapping[str, Any]]] | None = None,
     tiles: str = "openstreetmap",
@@ -120,4 +124,5 @@ def service_point_page(
         if compounds is not None and len(compounds):
             covered = covered_compounds(compounds, coverage)
             share = covered_share(compounds, covered)
-    return service_point_map(points, compounds, coverage, covered, share, grids, grid_workers, tiles, api_base)
+    return service_point_map(points, compounds, coverage, covered, share, grids=grids, grid_workers=grid_workers,
+                             tiles=tiles, api_base=api_base)

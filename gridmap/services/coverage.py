@@ -1,9 +1,28 @@
-"""The coverage cache: the current generation's index and gazetteer, kept fresh, shared by API and CLI.
+"""The coverage service (网格查询服务): the one query every caller asks — who covers this point or address.
 
-The current generation is loaded whole into a :class:`~gridmap.coverage.index.CoverageIndex`
-and re-checked at most once per ``max_age`` seconds with one cheap query
-(:func:`gridmap.storage.coverage.fingerprint`). A historic ``at=`` lookup
-loads only a slice around the point.
+Like mapit's ``AreaManager.by_location``, one function answers for every
+view: :func:`lookup` (``/v1/lookup``, ``/maps/lookup``, the map pages'
+"find my grid", ``gridmap lookup``, ``gridmap map lookup``, and any engine
+that routes by location, such as events) and :func:`lookup_rows` for
+batches. Each does the same steps: resolve the address in the one gazetteer,
+find the grid of the point in the coverage index (one edge-distance rule),
+build the answer, and last apply :func:`~gridmap.coverage.answer.present`
+for the caller's role (the one privacy rule; strict-JSON values)::
+
+    source = Cached(cache, opener)                   # or OneShot(opener) in a short-lived process
+    answer = lookup(source, Query(address="馨里苑2栋"), role="dispatcher")
+    answer["grid"]["code"]
+
+Errors: ``InvalidInput`` for a malformed query, ``AddressNotFound``,
+``NoCoveringGrid`` (with the nearest grid), ``OutsideServiceArea``, and
+``AmbiguousLocation`` when an address names several grids (its ``choices``
+list them, already filtered for the role).
+
+Where the index comes from is a *source*, a loading strategy that never
+changes the answer: :class:`Cached` keeps the current generation whole in
+memory (:class:`CoverageCache`, re-checked at most once per ``max_age``
+seconds with one cheap query) and loads past generations or other plans by
+slice; :class:`OneShot` loads only the slice around the point (the CLI).
 """
 
 from __future__ import annotations
@@ -13,19 +32,79 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import Connection
 
-from gridmap.coverage.address import AddressBook
-from gridmap.coverage.answer import address_answer, point_answer
+from gridmap.address import MAX_LENGTH
+from gridmap.coverage.address import AddressBook, resolve_address
+from gridmap.coverage.answer import address_answer, point_answer, present
 from gridmap.coverage.batch import batch_answers
 from gridmap.coverage.index import CoverageIndex
-from gridmap.errors import NotFound
-from gridmap.storage.coverage import address_fingerprint, fingerprint, generation_at, load_coverage
+from gridmap.errors import AmbiguousLocation, InvalidInput, NotFound
+from gridmap.storage.coverage import (
+    address_fingerprint,
+    fingerprint,
+    generation_at,
+    load_coverage,
+    plan_generation,
+)
 from gridmap.storage.gazetteer import load_address_book
 
 Opener = Callable[[], AbstractContextManager[Connection]]
+NO_PLAN = "no plan has been published yet; publish one with `gridmap publish PLAN`"
+
+
+# ---------------------------------------------------------------- the question
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a caller asks: a coordinate in a named CRS, or an address text.
+
+    ``at`` answers from the generation current then; ``plan`` from a plan
+    that is not the current one (a draft drawn on a map). Malformed queries
+    raise InvalidInput naming what is missing.
+    """
+
+    lon: float | None = None
+    lat: float | None = None
+    crs: str | None = None
+    address: str | None = None
+    at: datetime | None = None
+    plan: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.address is not None:
+            if self.lon is not None or self.lat is not None:
+                raise InvalidInput("give either address or lon/lat, not both")
+            if not self.address.strip():
+                raise InvalidInput("address is empty")
+            if len(self.address) > MAX_LENGTH:
+                raise InvalidInput(f"address has {len(self.address)} characters; at most {MAX_LENGTH} allowed")
+            return
+        if self.lon is None or self.lat is None:
+            raise InvalidInput("give lon and lat (with crs), or address")
+        if self.crs is None or not str(self.crs).strip():
+            raise InvalidInput("crs is required with lon/lat: wgs84, cgcs2000, gcj02 (Amap) or bd09 (Baidu)")
+
+
+# ---------------------------------------------------------------- sources
+
+
+class Source(Protocol):
+    """Where the index and the gazetteer come from (a loading strategy; answers do not depend on it)."""
+
+    def ready(self, query: Query) -> CoverageIndex | None:
+        """An index in memory that answers this coordinate query without the database, if any."""
+
+    def addresses(self) -> AddressBook:
+        """The gazetteer."""
+
+    def index(self, query: Query, near: tuple[float, float]) -> CoverageIndex:
+        """An index that answers ``query`` at least around ``near`` (CGCS2000 lon, lat)."""
 
 
 class CoverageCache:
@@ -81,7 +160,7 @@ class CoverageCache:
                 if key != self._key or self.index is None:
                     generation = generation_at(conn)
                     if generation is None:
-                        raise NotFound("no plan has been published yet; publish one with `gridmap publish PLAN`")
+                        raise NotFound(NO_PLAN)
                     self.index = CoverageIndex(load_coverage(conn, generation), self.edge_m)
                     self._key = key
             self._checked = time.monotonic()
@@ -117,83 +196,132 @@ class CoverageCache:
         return index
 
 
-# ---------------------------------------------------------------- lookups
+class Cached:
+    """The API's source: the current generation whole in a :class:`CoverageCache`; past generations
+    and other plans by the slice around the point (whole, for batches)."""
+
+    def __init__(self, cache: CoverageCache, opener: Opener) -> None:
+        self.cache = cache
+        self.opener = opener
+
+    def ready(self, query: Query) -> CoverageIndex | None:
+        if query.plan is not None or query.address is not None:
+            return None
+        return self.cache.covers(query.at)
+
+    def addresses(self) -> AddressBook:
+        return self.cache.addresses(self.opener)
+
+    def index(self, query: Query, near: tuple[float, float]) -> CoverageIndex:
+        if query.plan is None:
+            current = self.cache.covers(query.at) or self.cache.current(self.opener)
+            if query.at is None or _start(current) <= query.at:
+                return current
+        elif query.at is None and (fresh := self.cache.fresh()) is not None \
+                and fresh.data.generation["plan"] == query.plan:
+            return fresh
+        with self.opener() as conn:
+            generation = _generation(conn, at=query.at, plan=query.plan)
+            return CoverageIndex(load_coverage(conn, generation, at=query.at, near=near), self.cache.edge_m)
+
+    def whole(self, at: datetime | None) -> CoverageIndex:
+        """The whole generation current at ``at`` (batches): the cached current one, or a past one."""
+        current = self.cache.covers(at) or self.cache.current(self.opener)
+        if at is None or _start(current) <= at:
+            return current
+        with self.opener() as conn:
+            generation = _generation(conn, at=at)
+        return self.cache.historic(self.opener, generation, at)
 
 
-def index_for(cache: CoverageCache, opener: Opener, at: datetime | None,
-              near: tuple[float, float] | None = None) -> CoverageIndex:
-    """The index that answers for ``at``: the cached current one, or a historic slice/whole."""
-    index = cache.covers(at) if at is not None else None
-    if at is None or index is not None:
-        return index or cache.current(opener)
-    current = cache.current(opener)
-    if datetime.fromisoformat(current.data.generation["valid_from"]) <= at:
-        return current
-    with opener() as conn:
-        generation = generation_at(conn, at)
-        if generation is None:
-            raise NotFound(f"no generation was current at {at.isoformat()}")
-        if near is not None:
-            return CoverageIndex(load_coverage(conn, generation, at=at, near=near), cache.edge_m)
-    return cache.historic(opener, generation, at)
+class OneShot:
+    """A short-lived process's source (the CLI): only the slice around the point is loaded, nothing kept."""
+
+    def __init__(self, opener: Opener, edge_m: float = 30.0) -> None:
+        self.opener = opener
+        self.edge_m = edge_m
+
+    def ready(self, query: Query) -> CoverageIndex | None:
+        return None
+
+    def addresses(self) -> AddressBook:
+        with self.opener() as conn:
+            return load_address_book(conn)
+
+    def index(self, query: Query, near: tuple[float, float]) -> CoverageIndex:
+        with self.opener() as conn:
+            generation = _generation(conn, at=query.at, plan=query.plan)
+            return CoverageIndex(load_coverage(conn, generation, at=query.at, near=near), self.edge_m)
 
 
-def lookup_point(cache: CoverageCache, opener: Opener, lon: float, lat: float, crs: str = "wgs84",
-                 at: datetime | None = None) -> dict:
-    """The full answer for a coordinate in ``crs`` at ``at`` (default: the current generation)."""
+def _start(index: CoverageIndex) -> datetime:
+    return datetime.fromisoformat(index.data.generation["valid_from"])
+
+
+def _generation(conn: Connection, *, at: datetime | None, plan: str | None = None) -> dict:
+    """The generation that answers: ``plan``'s, or the one current at ``at`` (default now)."""
+    if plan is not None:
+        return plan_generation(conn, plan)
+    generation = generation_at(conn, at)
+    if generation is None:
+        raise NotFound(NO_PLAN if at is None else f"no generation was current at {at.isoformat()}")
+    return generation
+
+
+# ---------------------------------------------------------------- the query
+
+
+def lookup(source: Source, query: Query, *, role: str) -> dict:
+    """Who covers the point or address of ``query``, as a caller of ``role`` may see it.
+
+    The answer of :func:`~gridmap.coverage.answer.answer` (grid, admin and
+    party chains, staff, officers, service points, edge and neighbours);
+    AmbiguousLocation (choices filtered for ``role``) when an address names
+    several grids.
+    """
     from gridmap.crs import to_cgcs2000
 
-    x, y = to_cgcs2000(lon, lat, crs)
-    index = index_for(cache, opener, at, near=(x, y))
-    return point_answer(index, lon, lat, crs)
+    if query.address is not None:
+        resolved = resolve_address(source.addresses(), query.address)
+        index = source.index(query, (resolved.location["lon"], resolved.location["lat"]))
+        try:
+            found = address_answer(index, resolved)
+        except AmbiguousLocation as exc:
+            raise AmbiguousLocation(exc.detail, present(exc.choices, role)) from None
+    else:
+        index = source.ready(query)
+        if index is None:
+            x, y = to_cgcs2000(query.lon, query.lat, query.crs)
+            index = source.index(query, (float(x), float(y)))
+        found = point_answer(index, query.lon, query.lat, query.crs)
+    return present(found, role)
 
 
-def lookup_address(cache: CoverageCache, opener: Opener, address: str, at: datetime | None = None) -> dict:
-    """The full answer for an address text, with how it was matched."""
-    from gridmap.coverage.address import resolve_address
-
-    resolved = resolve_address(cache.addresses(opener), address)
-    near = (resolved.location["lon"], resolved.location["lat"])
-    return address_answer(index_for(cache, opener, at, near=near), resolved)
-
-
-def lookup_rows(cache: CoverageCache, opener: Opener, rows: list, at: datetime | None = None,
+def lookup_rows(source: Cached, rows: list, *, at: datetime | None = None, role: str,
                 chunk: int = 20_000) -> Iterator[dict]:
     """Batch answers in input order, chunk by chunk; each bad row yields its own error row.
 
     The index is found before the first answer, so a missing generation raises here, not mid-stream.
     """
-    index = index_for(cache, opener, at)
+    index = source.whole(at)
     book: list[AddressBook] = []
 
     def addresses() -> AddressBook:
         if not book:
-            book.append(cache.addresses(opener))
+            book.append(source.addresses())
         return book[0]
 
     def answers() -> Iterator[dict]:
         for start in range(0, len(rows), chunk):
-            yield from batch_answers(index, rows[start : start + chunk], addresses)
+            for row in batch_answers(index, rows[start : start + chunk], addresses):
+                yield present(row, role)
 
     return answers()
 
 
-def lookup_once(opener: Opener, *, lon: float | None = None, lat: float | None = None, crs: str = "wgs84",
-                address: str | None = None, at: datetime | None = None, edge_m: float = 30.0) -> dict:
-    """One answer without building the whole index: loads only the slice around the point (CLI)."""
-    from gridmap.crs import to_cgcs2000
-    from gridmap.coverage.address import resolve_address
-
-    resolved = None
-    with opener() as conn:
-        if address is not None:
-            resolved = resolve_address(load_address_book(conn), address)
-            near = (resolved.location["lon"], resolved.location["lat"])
-        else:
-            near = to_cgcs2000(lon, lat, crs)
-        generation = generation_at(conn, at)
-        if generation is None:
-            raise NotFound("no plan has been published yet; publish one with `gridmap publish PLAN`"
-                           if at is None else f"no generation was current at {at.isoformat()}")
-        index = CoverageIndex(load_coverage(conn, generation, at=at, near=near), edge_m)
-    return address_answer(index, resolved) if resolved else point_answer(index, lon, lat, crs)
+def lookup_once(opener: Opener, *, lon: float | None = None, lat: float | None = None, crs: str | None = None,
+                address: str | None = None, at: datetime | None = None, edge_m: float = 30.0,
+                role: str) -> dict:
+    """One answer loading only the slice around the point (:class:`OneShot`; the CLI)."""
+    query = Query(lon=lon, lat=lat, crs=crs, address=address, at=at)
+    return lookup(OneShot(opener, edge_m), query, role=role)

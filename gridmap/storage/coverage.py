@@ -14,10 +14,13 @@ from datetime import datetime
 from typing import Any
 
 import geopandas as gpd
+import pandas as pd
 from sqlalchemy import Connection, text
 
-from gridmap.domain import STORAGE_EPSG
 from gridmap.coverage.index import CoverageData, _degrees_for, expand_bounds
+from gridmap.domain import STORAGE_EPSG
+from gridmap.errors import PlanError
+
 SLICE_RADIUS_M = 2_000.0
 # Not "grid": drafts are written there, and a published plan's grids never change.
 _STATS_TABLES = ("generation", "staff", "staff_post", "officer_link", "party_org", "service_point",
@@ -35,6 +38,17 @@ def generation_at(conn: Connection, at: datetime | None = None) -> dict | None:
     row = conn.execute(text(f"SELECT id, plan, valid_from, valid_to FROM generation WHERE {where}"),
                        {"at": at}).first()
     return dict(row._mapping) if row else None
+
+
+def plan_generation(conn: Connection, plan: str) -> dict:
+    """The latest generation of ``plan``; for a plan never published, a stand-in with id None."""
+    row = conn.execute(text("""SELECT id, plan, valid_from, valid_to FROM generation WHERE plan = :p
+                               ORDER BY valid_from DESC LIMIT 1"""), {"p": plan}).first()
+    if row is not None:
+        return dict(row._mapping)
+    if not conn.execute(text("SELECT 1 FROM plan WHERE name = :p"), {"p": plan}).scalar():
+        raise PlanError(f"plan {plan!r} does not exist")
+    return {"id": None, "plan": plan, "valid_from": None, "valid_to": None}
 
 
 def fingerprint(conn: Connection) -> tuple:
@@ -86,7 +100,17 @@ def load_coverage(conn: Connection, generation: dict, at: datetime | None = None
         service_points=_service_points(conn, near),
         officers=load_officers(conn, at, ids),
         service_area=service_bounds(conn, plan),
+        members=load_members(conn, plan, ids),
     )
+
+
+def load_members(conn: Connection, plan: str, compound_ids: list[str] | None = None) -> pd.DataFrame:
+    """The plan's membership per compound and grid: households and the member buildings' ids."""
+    only = "AND compound_id = ANY(:ids)" if compound_ids is not None else ""
+    sql = f"""SELECT compound_id, grid_code, sum(households) AS households,
+                     array_remove(array_agg(building_id ORDER BY building_id), NULL) AS buildings
+              FROM grid_member WHERE plan = :plan {only} GROUP BY compound_id, grid_code"""
+    return pd.read_sql(text(sql), conn, params={"plan": plan, "ids": compound_ids})
 
 
 def _slice(conn: Connection, plan: str, near: tuple[float, float] | None) -> tuple[str, dict]:

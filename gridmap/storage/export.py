@@ -75,7 +75,7 @@ def grid_staff(conn: Connection, plan: str, *, private: bool = False) -> pd.Data
 
     Phones that are not public are left out unless ``private``.
     """
-    from gridmap.coverage.answer import public_view
+    from gridmap.coverage.answer import present
     from gridmap.domain import ROLE_ZH
 
     p, s, m, ln = schema.staff_post, schema.staff, schema.grid_member, schema.officer_link
@@ -91,5 +91,5 @@ def grid_staff(conn: Connection, plan: str, *, private: bool = False) -> pd.Data
     df = read_frame(conn, query)
     df.insert(2, "role_zh", df["role"].map(ROLE_ZH))
     if not private:
-        df = pd.DataFrame(public_view(df.to_dict("records")), columns=df.columns)
+        df = pd.DataFrame(present(df.to_dict("records"), "public"), columns=df.columns)
     return df

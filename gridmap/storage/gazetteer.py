@@ -45,6 +45,11 @@ def load_address_book(conn: Connection) -> AddressBook:
         if df[col].isna().all():
             df = df.drop(columns=col)
     gazetteer = Gazetteer(df, prefixes=admin_names(conn))
-    rows = {str(r.id): (float(r.lon), float(r.lat), r.compound_id, r.building_id)
+    rows = {str(r.id): (float(r.lon), float(r.lat), _id(r.compound_id), _id(r.building_id))
             for r in df.itertuples(index=False)}
     return AddressBook(gazetteer=gazetteer, rows=rows, compounds=compound_points(conn))
+
+
+def _id(value: object) -> str | None:
+    """An id cell as text; pandas reads a missing one as NaN, which must never reach an answer."""
+    return None if value is None or pd.isna(value) else str(value)

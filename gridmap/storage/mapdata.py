@@ -1,5 +1,9 @@
 """Read-only queries behind the maps: grids of a plan, cards, compounds, barriers, service points,
-officer links and point lookups. Frames come back in EPSG:4490."""
+officer links and grid outlines by code. Frames come back in EPSG:4490.
+
+Which grid covers a point or an address is not asked here: the maps draw the answer of the coverage
+service (``gridmap.services.coverage``), and fetch only the outlines to draw it with.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,8 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from gridmap.domain import STORAGE_EPSG
-from gridmap.errors import AddressNotFound, PlanError
-from gridmap.domain import MAJOR_ROAD_CLASSES
+from gridmap.domain import MAJOR_ROAD_CLASSES, STORAGE_EPSG
+from gridmap.errors import PlanError
 from gridmap.storage.plans import current_plan
 
 BBox = tuple[float, float, float, float]  # west, south, east, north in EPSG:4490
@@ -106,10 +109,9 @@ def grid_cards(conn: Connection, plan: str, codes: list[str]) -> dict[str, dict[
     return cards
 
 
-def public_grid_workers(conn: Connection, plan: str) -> dict[str, list[dict[str, Any]]]:
-    """Grid heads and workers per grid; the phone only where ``phone_public``."""
-    sql = """SELECT sp.grid_code, sp.role, s.name, CASE WHEN s.phone_public THEN s.phone END AS phone,
-                    s.phone_public
+def grid_workers(conn: Connection, plan: str) -> dict[str, list[dict[str, Any]]]:
+    """Grid heads and workers per grid, with phone and phone_public (the page decides who sees it)."""
+    sql = """SELECT sp.grid_code, sp.role, s.name, s.phone, s.phone_public
              FROM staff_post sp JOIN staff s ON s.id = sp.staff_id
              WHERE sp.plan = :plan AND sp.valid_to IS NULL AND sp.role IN ('grid_head', 'grid_worker')
                AND sp.building_id IS NULL
@@ -183,54 +185,14 @@ def officer_links(conn: Connection) -> pd.DataFrame:
     return pd.read_sql(text(sql), conn)
 
 
-# ---------------------------------------------------------------- one point
+# ---------------------------------------------------------------- outlines to draw an answer
 
 
-def grid_at(conn: Connection, plan: str, lon: float, lat: float) -> tuple[gpd.GeoDataFrame, float | None]:
-    """The grid of ``plan`` covering a CGCS2000 point and the point's distance (m) to its boundary."""
-    sql = _GRID_SELECT.format(
-        geom=", g.geom AS geometry, ST_Distance(CAST(ST_SetSRID(ST_Boundary(g.geom), 4326) AS geography), "
-             "CAST(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geography)) AS edge_m",
-        where=f"AND g.id IN (SELECT grid_id FROM grid_part WHERE ST_Covers(geom, "
-              f"ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_EPSG})))")
-    gdf = _gdf(conn, sql + " LIMIT 1", {"plan": plan, "lon": lon, "lat": lat})
-    edge = float(gdf["edge_m"].iloc[0]) if len(gdf) else None
-    return gdf.drop(columns="edge_m"), edge
-
-
-def neighbours(conn: Connection, plan: str, code: str, lon: float, lat: float, within_m: float) -> gpd.GeoDataFrame:
-    """Other grids of ``plan`` within ``within_m`` metres of the point."""
-    where = ("AND g.code <> :code AND ST_DWithin(CAST(ST_SetSRID(g.geom, 4326) AS geography), "
-             "CAST(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geography), :m)")
-    sql = _GRID_SELECT.format(geom=", g.geom AS geometry", where=where)
-    return _gdf(conn, sql, {"plan": plan, "code": code, "lon": lon, "lat": lat, "m": within_m})
-
-
-def compound_at(conn: Connection, lon: float, lat: float) -> dict[str, Any] | None:
-    """The compound covering a CGCS2000 point, if any."""
-    sql = f"""SELECT id, name, households FROM compound
-              WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_EPSG})) LIMIT 1"""
-    row = conn.execute(text(sql), {"lon": lon, "lat": lat}).mappings().first()
-    return dict(row) if row else None
-
-
-def compound_officers(conn: Connection, compound_id: str) -> list[dict[str, Any]]:
-    """The enforcement officers currently linked to a compound (one per agency)."""
-    sql = """SELECT ol.agency, s.name, s.phone, s.phone_public
-             FROM officer_link ol JOIN staff s ON s.id = ol.staff_id
-             WHERE ol.compound_id = :c AND ol.valid_to IS NULL ORDER BY ol.agency"""
-    return [dict(r) for r in conn.execute(text(sql), {"c": compound_id}).mappings()]
-
-
-def address_point(conn: Connection, address: str) -> tuple[float, float, str]:
-    """The CGCS2000 point of the best-matching standard address (exact, then trigram similarity)."""
-    sql = """SELECT ST_X(geom) AS lon, ST_Y(geom) AS lat, address
-             FROM address WHERE address = :q OR address % :q
-             ORDER BY address = :q DESC, similarity(address, :q) DESC LIMIT 1"""
-    row = conn.execute(text(sql), {"q": address}).first()
-    if row is None:
-        raise AddressNotFound(f"no standard address matches {address!r}")
-    return float(row.lon), float(row.lat), row.address
+def grid_shapes(conn: Connection, plan: str, codes: list[str]) -> gpd.GeoDataFrame:
+    """Outlines (code, name, households, geometry) of the grids of ``plan`` named in an answer."""
+    sql = """SELECT code, name, community_code, households, geom AS geometry FROM grid
+              WHERE plan = :plan AND code = ANY(:codes) ORDER BY code"""
+    return _gdf(conn, sql, {"plan": plan, "codes": list(codes)})
 
 
 # ---------------------------------------------------------------- what each page needs
@@ -254,18 +216,6 @@ def coverage_inputs(conn: Connection, plan: str, viewport: bool = False) -> dict
     return out
 
 
-def lookup_inputs(conn: Connection, plan: str, lon: float, lat: float, edge_m: float) -> dict[str, Any]:
-    """Keyword arguments of ``gridmap.maps.lookup_map`` for a CGCS2000 point."""
-    grid, edge = grid_at(conn, plan, lon, lat)
-    code = str(grid["code"].iloc[0]) if len(grid) else None
-    near = neighbours(conn, plan, code, lon, lat, edge_m) if code and edge is not None and edge <= edge_m else None
-    compound = compound_at(conn, lon, lat)
-    return {"lon": lon, "lat": lat, "grid": grid, "neighbours": near,
-            "card": grid_cards(conn, plan, [code])[code] if code else None, "compound": compound,
-            "officers": compound_officers(conn, compound["id"]) if compound else [],
-            "edge_distance_m": edge, "edge_threshold_m": edge_m}
-
-
 def service_inputs(conn: Connection, plan: str | None, walk_margin_deg: float = 0.02) -> dict[str, Any]:
     """Service points, compounds, roads near the points (for walking) and public grid outlines."""
     points = service_points(conn)
@@ -274,7 +224,7 @@ def service_inputs(conn: Connection, plan: str | None, walk_margin_deg: float = 
     out: dict[str, Any] = {"points": points, "compounds": compounds(conn, plan), "roads": roads,
                            "grids": None, "grid_workers": {}}
     if plan is not None:
-        out.update(grids=grids(conn, plan), grid_workers=public_grid_workers(conn, plan))
+        out.update(grids=grids(conn, plan), grid_workers=grid_workers(conn, plan))
     return out
 
 

@@ -248,6 +248,19 @@
           return r.json().catch(function () { return {}; }).then(function (j) { return { ok: r.ok, status: r.status, j: j }; });
         })
         .then(function (res) {
+          var out = div.querySelector(".gm-find-result");
+          if (res.status === 300 && Array.isArray(res.j.grids)) {
+            /* A compound named alone that the plan splits over several grids: list them to choose. */
+            var items = res.j.grids.map(function (c) {
+              return "<li><span class=gm-code>" + esc(c.code) + "</span> " + esc(c.name || "") + "</li>";
+            });
+            show(div, "<b>" + esc((res.j.compound && res.j.compound.name) || "该地址") + "分属 "
+                 + res.j.grids.length + " 个网格</b><ul class=gm-choices>" + items.join("")
+                 + "</ul><span class=gm-warn>请补充楼栋号后再查询</span>", "ambiguous");
+            out.setAttribute("data-code", "");
+            out.setAttribute("data-codes", res.j.grids.map(function (c) { return c.code; }).join(" "));
+            return;
+          }
           if (!res.ok) {
             show(div, "未找到：" + esc(res.j.detail || ("HTTP " + res.status)), "error");
             return;
