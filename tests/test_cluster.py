@@ -84,6 +84,13 @@ def test_durable_cluster_keeps_the_defaults_and_asks_for_the_password() -> None:
         LocalCluster(cluster.data_dir, cluster.port).start()
         assert cluster.password_file.read_text().strip() == password
         assert _settings(cluster.url)["fsync"] == "on"
+        # A lost password file does not strand the data: the next `up` makes and sets a new one.
+        cluster.password_file.unlink()
+        LocalCluster(cluster.data_dir, cluster.port).start()
+        renewed = cluster.password_file.read_text().strip()
+        assert renewed != password
+        assert "password authentication failed" in _refused(cluster.port, password)
+        _connect(cluster.port, renewed).close()
     finally:
         cluster.destroy()
 

@@ -6,7 +6,7 @@ the server runs as the ``postgres`` system user.
 
 The cluster keeps PostgreSQL's durability defaults (fsync, full_page_writes,
 synchronous_commit) and asks for a password on TCP (scram-sha-256); the
-password is generated once into the data folder (mode 0600). Only the test
+password is generated once into ``data_dir/password`` (mode 0600). Only the test
 fixtures turn durability off, with ``durable=False``. The Unix socket lives in
 the cluster's own 0700 folder, so only the server's OS user reaches it: gridmap
 uses it for its own maintenance (creating the database, setting the password).
@@ -114,8 +114,8 @@ class LocalCluster:
 
     @property
     def password_file(self) -> Path:
-        """The generated password of the ``gridmap`` role, beside the cluster's folder (mode 0600)."""
-        return self.pgdata.parent / "password"
+        """The generated password of the ``gridmap`` role: ``data_dir/password``, mode 0600."""
+        return self.data_dir / "password"
 
     @property
     def url(self) -> str:
@@ -158,14 +158,14 @@ class LocalCluster:
                 folder.chmod(0o755)
             os.chown(home, pg.pw_uid, pg.pw_gid)
 
-    def _write_private(self, path: Path, text: str) -> None:
-        """Write ``text`` to ``path`` with mode 0600, owned by the server's OS user."""
+    def _write_private(self, path: Path, text: str, *, for_server: bool) -> None:
+        """Write ``text`` to ``path`` with mode 0600, owned by us or (``for_server``) the server's OS user."""
         tmp = path.with_name(path.name + ".tmp")
         tmp.unlink(missing_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(text)
-        if os.geteuid() == 0:
+        if for_server and os.geteuid() == 0:
             pg = pwd.getpwnam("postgres")
             os.chown(tmp, pg.pw_uid, pg.pw_gid)
         tmp.replace(path)
@@ -174,7 +174,8 @@ class LocalCluster:
         """Generate the password unless it exists; True when it was generated now."""
         if self.password_file.exists():
             return False
-        self._write_private(self.password_file, secrets.token_urlsafe(24) + "\n")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._write_private(self.password_file, secrets.token_urlsafe(24) + "\n", for_server=False)
         return True
 
     def initialised(self) -> bool:
@@ -186,15 +187,14 @@ class LocalCluster:
         return self._run(["pg_ctl", "status", "-D", str(self.pgdata)], check=False).returncode == 0
 
     def init(self) -> None:
-        """initdb the cluster (password on TCP, the generated password) unless it exists."""
+        """initdb the cluster (password on TCP) unless it exists; :meth:`start` sets the password."""
         bindir = find_bindir()
         check_postgis(bindir)
         if self.initialised():
             return
         self._prepare_dir()
-        self._ensure_password_file()
         self._run(["initdb", "-D", str(self.pgdata), "-U", DB_USER, "--auth-local=trust",
-                   "--auth-host=scram-sha-256", f"--pwfile={self.password_file}",
+                   "--auth-host=scram-sha-256",
                    "--encoding=UTF8", "--locale=C.UTF-8", *([] if self.durable else ["--no-sync"])])
 
     def start(self, timeout: float = 30.0) -> None:
@@ -240,8 +240,8 @@ class LocalCluster:
         if current:
             backup = hba.with_name("pg_hba.conf.before-gridmap")
             if not backup.exists():
-                self._write_private(backup, current)
-        self._write_private(hba, HBA)
+                self._write_private(backup, current, for_server=True)
+        self._write_private(hba, HBA, for_server=True)
         return True
 
     def _runs_fast(self) -> bool:
