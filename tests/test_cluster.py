@@ -21,9 +21,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_private_project_folder_gets_a_reachable_cluster() -> None:
+def test_private_project_folder_gets_a_reachable_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
     private = Path(tempfile.mkdtemp())  # mode 0700, like /root or `mktemp -d`
-    cluster = LocalCluster(private / ".gridmap", _free_port())
+    monkeypatch.chdir(private)  # as `gridmap db up` run inside a clone there
+    cluster = LocalCluster(Path(".gridmap"), _free_port())
     try:
         if os.geteuid() == 0:
             assert FALLBACK_HOME in cluster.pgdata.parents
@@ -31,6 +32,8 @@ def test_private_project_folder_gets_a_reachable_cluster() -> None:
             assert cluster.pgdata == private / ".gridmap" / "pg"
         cluster.start()
         assert cluster.running()
+        status = cluster._run(["pg_ctl", "status", "-D", str(cluster.pgdata)])
+        assert "could not change directory" not in status.stderr
         again = LocalCluster(private / ".gridmap", cluster.port)
         assert again.pgdata == cluster.pgdata and again.running()
     finally:
@@ -139,3 +142,16 @@ def test_a_cluster_from_the_old_gridmap_is_secured_and_made_durable_keeping_its_
         assert (cluster.pgdata / "pg_hba.conf.before-gridmap").exists()
     finally:
         cluster.destroy()
+
+
+def test_a_taken_port_is_named_in_the_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        cluster = LocalCluster(Path(tempfile.mkdtemp()) / ".gridmap", taken.getsockname()[1], durable=False)
+        try:
+            with pytest.raises(DatabaseUnavailable, match="GRIDMAP_PG_PORT") as err:
+                cluster.start()
+            assert "could not create any TCP/IP sockets" in err.value.detail
+        finally:
+            cluster.destroy()

@@ -103,6 +103,9 @@ class LocalCluster:
     port: int
     durable: bool = field(default=True, kw_only=True)
 
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).resolve()  # the tools run from "/" (see _run)
+
     @property
     def pgdata(self) -> Path:
         """The cluster's folder: ``data_dir/pg``, or, when the server runs as ``postgres`` and cannot
@@ -134,7 +137,9 @@ class LocalCluster:
         cmd = [str(find_bindir() / args[0]), *args[1:]]
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        proc = subprocess.run(cmd, capture_output=True, text=True, input=stdin)
+        # cwd="/": the postgres user may not enter the caller's folder (a clone in `mktemp -d`); the
+        # tools then print "could not change directory", which would hide the real error.
+        proc = subprocess.run(cmd, capture_output=True, text=True, input=stdin, cwd="/")
         if check and proc.returncode != 0:
             raise DatabaseUnavailable(
                 f"{args[0]} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}"
@@ -221,8 +226,15 @@ class LocalCluster:
                     "-c shared_buffers=256MB")
             if not self.durable:
                 opts += "".join(f" -c {name}={value}" for name, value in FAST_SETTINGS.items())
-            self._run(["pg_ctl", "start", "-w", "-t", str(int(timeout)), "-D", str(self.pgdata),
-                       "-l", str(self.pgdata / "server.log"), "-o", opts])
+            log_file = self.pgdata / "server.log"
+            started = self._run(["pg_ctl", "start", "-w", "-t", str(int(timeout)), "-D", str(self.pgdata),
+                                 "-l", str(log_file), "-o", opts], check=False)
+            if started.returncode != 0:
+                tail = log_file.read_text(errors="replace").splitlines()[-5:] if log_file.exists() else []
+                raise DatabaseUnavailable(
+                    f"PostgreSQL did not start on 127.0.0.1:{self.port} ({log_file}): "
+                    + " | ".join(tail or [started.stderr.strip()])
+                    + " — is another server on that port? choose one with GRIDMAP_PG_PORT")
         elif hba_replaced:
             self._psql("SELECT pg_reload_conf();")
         self._wait_ready(timeout)
