@@ -155,3 +155,20 @@ def test_a_taken_port_is_named_in_the_error() -> None:
             assert "could not create any TCP/IP sockets" in err.value.detail
         finally:
             cluster.destroy()
+
+
+def test_db_status_connects_with_the_password_and_does_not_print_it(scratch_url: str, monkeypatch) -> None:
+    from sqlalchemy.engine import make_url
+    from typer.testing import CliRunner
+
+    from gridmap.cli import app
+    from gridmap.storage import migrate
+
+    password = make_url(scratch_url).password
+    migrate.upgrade(scratch_url)
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", scratch_url)
+    result = CliRunner().invoke(app, ["db", "status"])
+    assert result.exit_code == 0, result.output
+    assert "schema:" in result.output and "district" in result.output
+    if password:
+        assert password not in result.output

@@ -136,7 +136,11 @@ class LocalCluster:
     def _run(self, args: list[str], check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
         cmd = [str(find_bindir() / args[0]), *args[1:]]
         if os.geteuid() == 0:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+            # /usr/sbin is not on every root PATH (e.g. `su` without `-`).
+            runuser = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
+            if runuser is None:
+                raise DatabaseUnavailable("runuser (util-linux) not found: needed to run PostgreSQL as postgres")
+            cmd = [runuser, "-u", "postgres", "--", *cmd]
         # cwd="/": the postgres user may not enter the caller's folder (a clone in `mktemp -d`); the
         # tools then print "could not change directory", which would hide the real error.
         proc = subprocess.run(cmd, capture_output=True, text=True, input=stdin, cwd="/")
