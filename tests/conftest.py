@@ -40,7 +40,7 @@ def database_url() -> Iterator[str]:
     if not url:
         base = Path(tempfile.mkdtemp(prefix="gridmap-test-"))
         base.chmod(0o755)
-        cluster = LocalCluster(base / "cluster", _free_port())
+        cluster = LocalCluster(base / "cluster", _free_port(), durable=False)  # fast; thrown away
         try:
             cluster.start()
         except DatabaseUnavailable as exc:

@@ -47,7 +47,7 @@ def db_status() -> None:
 
     def go():
         eng = engine()
-        url = eng.url.render_as_string(hide_password=True)
+        url = eng.url.render_as_string(hide_password=False)  # connects below; printed through safe_url
         rev, head = migrate.current_revision(url), migrate.head_revision(url)
         out.print(f"database: {safe_url(url)}\nschema: {rev or 'empty'} (latest {head})")
         with eng.connect() as conn:
