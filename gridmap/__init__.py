@@ -6,6 +6,3 @@ speaks HTTP.
 """
 
 __version__ = "0.1.0"
-
-#: Storage CRS: CGCS2000 geographic (DESIGN.md §3).
-STORAGE_EPSG = 4490

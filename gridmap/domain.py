@@ -26,6 +26,19 @@ ROLES = (
     "building_chief",
     "party_secretary",
 )
+#: The "5" of 1+5+N (Qilin): the five kinds of grid worker the staffing engine posts to
+#: every grid, next to its grid head (社区民警, 社区工作者, 城管, 市场监管, 环卫).
+FIVE_WORKER_ROLES = (
+    "community_police",
+    "community_worker",
+    "urban_management",
+    "market_regulation",
+    "sanitation",
+)
+#: Every worker role of a grid, as a coverage answer lists them under ``workers``: the
+#: full-time grid worker (专职网格员, posted by planners, not by the engine) and the five.
+#: The grid head (the "1"), volunteers (the "N") and building chiefs have places of their own.
+WORKER_ROLES = ("grid_worker", *FIVE_WORKER_ROLES)
 #: Agencies whose officers are linked to compounds (属地兜底: one of each per compound).
 ENFORCEMENT_AGENCIES = ("police", "urban_management", "market_regulation")
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 from sqlalchemy import Connection, text
 
+from gridmap.domain import ROLE_ZH, STORAGE_EPSG
 from gridmap.interchange import write_interchange
+from gridmap.interchange.layers import IMPORT_ORDER
 from gridmap.storage.export import export_layers
 from gridmap.storage.load import import_file
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def count(conn: Connection, table: str) -> int:
@@ -51,3 +58,15 @@ def test_tunxi_file_loads_too(conn: Connection, demo_file: Path) -> None:
     import_file(conn, tunxi)
     assert count(conn, "district") == 1
     assert conn.execute(text("SELECT count(*) FROM community WHERE left(code, 6) = '341002'")).scalar() == 76
+
+
+def test_demo_builder_reads_the_vocabulary() -> None:
+    """data/boundaries/build.py runs as a script from the repo root and takes the storage CRS,
+    the role names and the layer order from the package."""
+    out = subprocess.run([sys.executable, "data/boundaries/build.py", "--help"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "--district" in out.stdout, out.stderr
+    build = runpy.run_path(str(ROOT / "data/boundaries/build.py"))
+    assert build["STORAGE_EPSG"] == STORAGE_EPSG and build["ROLE_ZH"] is ROLE_ZH
+    assert build["LAYER_ORDER"][:-1] == tuple(n for n in IMPORT_ORDER if n != "grids")
+    assert build["LAYER_ORDER"][-1] == "party_orgs"

@@ -39,11 +39,16 @@ from scipy.optimize import linear_sum_assignment
 from shapely.geometry import MultiPoint, MultiPolygon, Point, Polygon, box
 from tqdm import tqdm
 
-SEED = 20240611
-STORAGE_EPSG = 4490
-GRID = 1e-4  # snapping grid (metres) of all overlay operations in the metric CRS
 HERE = Path(__file__).resolve().parent
 PROJECT_ROOT = HERE.parent.parent
+if str(PROJECT_ROOT) not in sys.path:  # run as a script: the vocabulary comes from the package beside it
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+from gridmap.domain import ROLE_ZH, STORAGE_EPSG  # noqa: E402
+from gridmap.interchange.layers import IMPORT_ORDER  # noqa: E402
+
+SEED = 20240611
+GRID = 1e-4  # snapping grid (metres) of all overlay operations in the metric CRS
 
 #: Persons per household assumed to turn census residents into households.
 PERSONS_PER_HOUSEHOLD = 2.5
@@ -1126,9 +1131,6 @@ def build_service_points(compounds, comms, streets, street_geoms, seeds, phones:
 AGENCY = {"grid_head": "community", "grid_worker": "community", "community_worker": "community",
           "party_secretary": "party", "community_police": "police", "urban_management": "urban_management",
           "market_regulation": "market_regulation", "sanitation": "sanitation", "volunteer": "volunteer"}
-ROLE_ZH = {"grid_head": "网格长", "grid_worker": "专职网格员", "community_worker": "社区工作者",
-           "party_secretary": "党组织书记", "community_police": "社区民警", "urban_management": "城管执法队员",
-           "market_regulation": "市场监管员", "sanitation": "环卫工人", "volunteer": "志愿者"}
 ENFORCEMENT_ROLES = ("community_police", "urban_management", "market_regulation")
 #: Deliberately short-staffed communities (one per rule, in the first streets by code): the
 #: partitioner must fall back to the street pool or report overloads.
@@ -1414,8 +1416,9 @@ def validate_contents(layers: dict, metric: dict) -> list[str]:
 # output
 # --------------------------------------------------------------------------
 
-LAYER_ORDER = ("districts", "streets", "communities", "compounds", "buildings", "barriers", "addresses",
-               "service_points", "staff", "party_orgs")
+#: The interchange layers in import order (the grids are the partition's output, not demo input),
+#: then the party organisations.
+LAYER_ORDER = (*(name for name in IMPORT_ORDER if name != "grids"), "party_orgs")
 
 
 def write_gpkg(layers: dict, path: Path) -> None:

@@ -9,6 +9,6 @@ enforcement officers linked to compounds (属地兜底).
 from gridmap.assign.engine import assign_staff
 from gridmap.assign.result import GAP_KINDS, Assignment
 from gridmap.assign.rules import Violation
-from gridmap.assign.targets import WORKER_ROLES, Targets, Weights
+from gridmap.assign.targets import Targets, Weights
 
-__all__ = ["GAP_KINDS", "WORKER_ROLES", "Assignment", "Targets", "Violation", "Weights", "assign_staff"]
+__all__ = ["GAP_KINDS", "Assignment", "Targets", "Violation", "Weights", "assign_staff"]

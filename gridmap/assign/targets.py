@@ -5,16 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gridmap.errors import InvalidInput
-from gridmap.domain import ENFORCEMENT_AGENCIES
-
-#: The five kinds of grid worker of "1+5+N" (Qilin): 社区民警, 社区工作者, 城管, 市场监管, 环卫.
-WORKER_ROLES = (
-    "community_police",
-    "community_worker",
-    "urban_management",
-    "market_regulation",
-    "sanitation",
-)
+from gridmap.domain import ENFORCEMENT_AGENCIES, FIVE_WORKER_ROLES
 
 
 @dataclass(frozen=True)
@@ -32,7 +23,7 @@ class Targets:
     compounds_per_officer: tuple[int, int] = (5, 6)
     officers_per_community: tuple[int, int] = (9, 12)
     agencies: tuple[str, ...] = ENFORCEMENT_AGENCIES
-    worker_roles: tuple[str, ...] = WORKER_ROLES
+    worker_roles: tuple[str, ...] = FIVE_WORKER_ROLES
     volunteers_per_grid: int = 3
 
     def __post_init__(self) -> None:

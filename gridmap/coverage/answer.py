@@ -23,7 +23,8 @@ import pandas as pd
 
 from gridmap.coverage import privacy
 from gridmap.coverage.address import Resolved
-from gridmap.coverage.index import AGENCIES, WORKER_ROLES, CoverageIndex, Hit, Share
+from gridmap.coverage.index import CoverageIndex, Hit, Share
+from gridmap.domain import ENFORCEMENT_AGENCIES, WORKER_ROLES
 from gridmap.errors import AmbiguousLocation
 
 
@@ -77,7 +78,7 @@ def staff_groups(posts: Sequence[dict], building_id: str | None) -> dict:
 def officers_for(officers: dict[str, dict[str, list[dict]]], compound_id: str | None) -> dict[str, list[dict]]:
     """Enforcement officers of a compound per agency (police, 城管, market regulation)."""
     linked = officers.get(str(compound_id), {}) if compound_id else {}
-    return {agency: [_staff(s) for s in linked.get(agency, [])] for agency in AGENCIES}
+    return {agency: [_staff(s) for s in linked.get(agency, [])] for agency in ENFORCEMENT_AGENCIES}
 
 
 def _staff(row: dict) -> dict:

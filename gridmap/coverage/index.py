@@ -29,10 +29,6 @@ from gridmap.errors import InvalidInput, NoCoveringGrid, OutsideServiceArea
 
 _A = 6378137.0  # CGCS2000 / GRS80 semi-major axis
 _E2 = 0.00669438002290
-AGENCIES = ("police", "urban_management", "market_regulation")
-#: The "5" of 1+5+N (plus the full-time grid worker); the "N" are volunteers.
-WORKER_ROLES = ("grid_worker", "community_police", "community_worker", "urban_management",
-                "market_regulation", "sanitation")
 SERVICE_AREA_MARGIN_M = 5_000.0
 
 
