@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.partition import Rules, metric_crs, partition
+from gridmap.crs import metric_crs_of
+from gridmap.partition import Rules, partition
 from gridmap.partition.geometry import disjoint_units, territories, unit_graph
 from gridmap.partition.report import polsby_popper
 from gridmap.synth import synth_city
@@ -65,7 +66,7 @@ def run_spopt(layers: dict, rules: Rules) -> dict:
     from libpysal.weights import W
     from spopt.region import MaxPHeuristic
 
-    epsg = metric_crs(layers["communities"])
+    epsg = metric_crs_of(layers["communities"])
     comm = layers["communities"].to_crs(epsg)
     comp = layers["compounds"].to_crs(epsg)
     by = dict(list(comp.groupby("community_code")))

@@ -96,13 +96,34 @@ def crs_of(name: str) -> str | None:
     return NAMED_EPSG.get(name, None if name in (GCJ02, BD09) else name)
 
 
+#: CGCS2000 3-degree Gauss–Krüger zones, central meridian only (no zone prefix in the
+#: easting): EPSG:4534 is CM 75°E, ... EPSG:4554 is CM 135°E.
+_GK_FIRST_EPSG, _GK_FIRST_CM, _GK_LAST_EPSG = 4534, 75.0, 4554
+
+
 def metric_crs(lon: float) -> str:
-    """CGCS2000 3-degree Gauss–Krüger zone (EPSG:4534..4554) for a longitude."""
+    """The metric CRS for measures near ``lon``: the CGCS2000 3-degree Gauss–Krüger zone
+    (EPSG:4534..4554) whose central meridian is nearest, the nearest end zone outside 75..135°E.
+
+    The one zone rule of gridmap: partition, staffing, maps, walking coverage, the importer
+    and the coverage index all measure in the zone this picks. Half-way between two central
+    meridians (118.5°E) the eastern zone is taken (half-up, not Python's banker's rounding,
+    so every zone edge falls the same way)."""
     if not math.isfinite(lon) or abs(lon) > 180:
         raise OutOfRange(f"longitude {lon!r} is not in -180..180")
-    # Half-up rather than Python's banker's rounding, so zone edges are stable.
-    zone = math.floor((lon - 75.0) / 3.0 + 0.5)
-    return f"EPSG:{min(max(4534 + zone, 4534), 4554)}"
+    zone = math.floor((lon - _GK_FIRST_CM) / 3.0 + 0.5)
+    return f"EPSG:{min(max(_GK_FIRST_EPSG + zone, _GK_FIRST_EPSG), _GK_LAST_EPSG)}"
+
+
+def metric_crs_of(data: gpd.GeoDataFrame | gpd.GeoSeries) -> str:
+    """:func:`metric_crs` of the centre of the data's bounds (taken in CGCS2000)."""
+    if data.crs is None:
+        raise InvalidInput("geometry has no CRS; set it explicitly (storage CRS is EPSG:4490)")
+    geo = data if data.crs.to_epsg() == 4490 else data.to_crs(4490)
+    west, _, east, _ = geo.total_bounds
+    if not (math.isfinite(west) and math.isfinite(east)):
+        raise InvalidInput("no geometry to choose a metric CRS from (the data is empty)")
+    return metric_crs((west + east) / 2.0)
 
 
 # ---------------------------------------------------------------- validation

@@ -22,7 +22,7 @@ from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import substring
 
-from gridmap.crs import metric_crs
+from gridmap.crs import metric_crs_of
 
 WALK_SPEED_KMH = 4.5
 WALK_MINUTES = 15.0
@@ -131,7 +131,7 @@ def walk_coverage(
     walkable = roads
     if "class" in roads.columns:
         walkable = roads[~roads["class"].isin(NO_WALK_CLASSES)]
-    crs = metric_crs(float(points.geometry.to_crs(4490).x.mean()))
+    crs = metric_crs_of(points)
     g = road_graph(walkable.geometry.to_crs(4490).to_crs(crs))
     xy = shapely.get_coordinates(points.geometry.to_crs(4490).to_crs(crs).values)
     if g.number_of_nodes() == 0:

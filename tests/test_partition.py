@@ -9,7 +9,8 @@ import shapely
 from shapely.geometry import box
 
 from gridmap.errors import InvalidInput
-from gridmap.partition import Rules, metric_crs, partition
+from gridmap.crs import metric_crs, metric_crs_of
+from gridmap.partition import Rules, partition
 from partition_fixtures import METRIC, lattice
 
 
@@ -237,9 +238,9 @@ def test_rules_and_inputs_are_validated():
 
 
 def test_metric_crs_picks_the_gauss_kruger_zone():
-    assert metric_crs(120.4) == 4549
-    assert metric_crs(75.0) == 4534 and metric_crs(135.0) == 4554
-    assert metric_crs(lattice([[1]])["communities"]) == 4549
+    assert metric_crs(120.4) == "EPSG:4549"
+    assert metric_crs(75.0) == "EPSG:4534" and metric_crs(135.0) == "EPSG:4554"
+    assert metric_crs_of(lattice([[1]])["communities"]) == "EPSG:4549"
 
 
 def _buildings(compound_geom_metric, cid: str, households: list[int], cols: int) -> gpd.GeoDataFrame:

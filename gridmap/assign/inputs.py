@@ -12,9 +12,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridmap.domain import STORAGE_EPSG
-from gridmap.errors import InvalidInput
+from gridmap.crs import metric_crs_of
 from gridmap.domain import ROLES
+from gridmap.errors import InvalidInput
 
 
 def require(frame: pd.DataFrame | None, name: str, columns: Iterable[str]) -> None:
@@ -31,19 +31,7 @@ def code(values: pd.Series) -> pd.Series:
     return values.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
 
 
-def metric_crs(gdf: gpd.GeoDataFrame) -> int:
-    """EPSG of the CGCS2000 3-degree Gauss–Krüger zone (CM-only numbering) holding the data."""
-    if gdf.crs is None:
-        raise InvalidInput("geometry has no CRS; set it explicitly (storage CRS is EPSG:4490)")
-    if len(gdf) == 0:
-        return 4534 + 39 - 25  # CM 117E; nothing will be measured
-    west, _, east, _ = gdf.to_crs(STORAGE_EPSG).total_bounds
-    lon = (west + east) / 2.0
-    zone = min(45, max(25, int(round(lon / 3.0))))
-    return 4534 + zone - 25  # EPSG:4534 = CM 75E ... EPSG:4554 = CM 135E
-
-
-def metric_points(gdf: gpd.GeoDataFrame, epsg: int) -> np.ndarray:
+def metric_points(gdf: gpd.GeoDataFrame, epsg: str | None) -> np.ndarray:
     """(n, 2) metres: a point inside each geometry, in the given metric CRS."""
     if len(gdf) == 0:
         return np.zeros((0, 2))
@@ -82,7 +70,8 @@ def tidy_compounds(
     else from the area of overlap.
     """
     require(compounds, "compounds", ("id", "name", "community_code", "households", "geometry"))
-    epsg = metric_crs(compounds)
+    # no compounds: nothing to measure (None), but a missing CRS is an error all the same
+    epsg = metric_crs_of(compounds) if len(compounds) or compounds.crs is None else None
     gdf = compounds.copy()
     gdf["id"] = code(gdf["id"])
     gdf["community_code"] = code(gdf["community_code"])
@@ -113,7 +102,7 @@ def _merge_split(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def _grid_of(
-    part: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None, epsg: int
+    part: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None, epsg: str
 ) -> list[str]:
     """Grid holding most of each compound's households (buildings), else most of its area."""
     g = gpd.GeoDataFrame({"grid_code": code(grids["code"])}, geometry=grids.geometry.to_crs(epsg))

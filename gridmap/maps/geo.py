@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.crs import GCJ02, WGS84, from_cgcs2000, metric_crs, parse_crs, to_cgcs2000, transform_geometries
+from gridmap.crs import GCJ02, WGS84, from_cgcs2000, metric_crs_of, parse_crs, to_cgcs2000, transform_geometries
 from gridmap.errors import InvalidInput
 
 #: Simplification tolerance (metres): invisible at street zoom, halves vertex counts.
@@ -39,7 +39,7 @@ def simplify(gdf: gpd.GeoDataFrame, tolerance_m: float = SIMPLIFY_M, coverage: b
     """
     if gdf.empty or tolerance_m <= 0:
         return gdf.geometry.to_crs(4490)
-    metric = gdf.geometry.to_crs(4490).to_crs(_metric_of(gdf))
+    metric = gdf.geometry.to_crs(4490).to_crs(metric_crs_of(gdf))
     if not (coverage and _polygonal(metric)):
         return metric.simplify(tolerance_m, preserve_topology=True).to_crs(4490)
     keys = gdf[coverage] if isinstance(coverage, str) else pd.Series(0, index=gdf.index)
@@ -59,11 +59,6 @@ def _coverage_simplify(metric: gpd.GeoSeries, tolerance_m: float) -> gpd.GeoSeri
     except shapely.errors.GEOSException:
         return None
     return gpd.GeoSeries(values, index=metric.index, crs=metric.crs)
-
-
-def _metric_of(gdf: gpd.GeoDataFrame) -> str:
-    minx, _, maxx, _ = gdf.geometry.to_crs(4490).total_bounds
-    return metric_crs((minx + maxx) / 2.0)
 
 
 def _polygonal(geoms: gpd.GeoSeries) -> bool:

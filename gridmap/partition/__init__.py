@@ -6,9 +6,8 @@ territories of pieces → graph → every candidate grid → optimal exact cover
 CP-SAT), with proofs where the rules cannot be met.
 """
 
-from gridmap.partition.crs import metric_crs
 from gridmap.partition.engine import partition
 from gridmap.partition.report import PartitionResult
 from gridmap.partition.rules import RURAL, URBAN, Rules, Violation
 
-__all__ = ["partition", "Rules", "PartitionResult", "Violation", "metric_crs", "URBAN", "RURAL"]
+__all__ = ["partition", "Rules", "PartitionResult", "Violation", "URBAN", "RURAL"]

@@ -12,10 +12,10 @@ import pandas as pd
 import shapely
 from shapely import STRtree
 
+from gridmap.crs import metric_crs_of
 from gridmap.domain import STORAGE_EPSG
 from gridmap.errors import InvalidInput
 from gridmap.partition.community import CommunityJob, CommunityOutcome, run_community
-from gridmap.partition.crs import metric_crs
 from gridmap.partition.report import PartitionResult
 from gridmap.partition.rules import Rules, rules_for
 
@@ -146,7 +146,7 @@ def _drop_slivers(geom: shapely.Geometry) -> shapely.Geometry:
     return kept[0] if len(kept) == 1 else shapely.MultiPolygon(kept)
 
 
-def _result(outcomes: list[CommunityOutcome], epsg: int, kept: gpd.GeoSeries | None = None) -> PartitionResult:
+def _result(outcomes: list[CommunityOutcome], epsg: str, kept: gpd.GeoSeries | None = None) -> PartitionResult:
     """Concatenate per-community outcomes and return to EPSG:4490; ``kept`` (code -> geometry
     in EPSG:4490) restores locked grids bit for bit."""
     rows = [g for o in outcomes for g in o.grids]
@@ -173,7 +173,7 @@ def _result(outcomes: list[CommunityOutcome], epsg: int, kept: gpd.GeoSeries | N
                            float(sum(o.gaps_m2 for o in outcomes)), float(sum(o.overlaps_m2 for o in outcomes)))
 
 
-def _prepare(df: gpd.GeoDataFrame | None, epsg: int, ids: tuple[str, ...] = ()) -> gpd.GeoDataFrame | None:
+def _prepare(df: gpd.GeoDataFrame | None, epsg: str, ids: tuple[str, ...] = ()) -> gpd.GeoDataFrame | None:
     """Project to the metric CRS, repair invalid geometry, make id columns str."""
     if df is None:
         return None
@@ -219,7 +219,7 @@ def partition(
     if workers < 1:
         raise InvalidInput(f"workers must be >= 1, got {workers}")
     rng = rng if rng is not None else np.random.default_rng(0)
-    epsg = metric_crs(communities)
+    epsg = metric_crs_of(communities)
     comm = _prepare(communities, epsg, ("code",))
     comp = _prepare(compounds, epsg, ("id", "community_code"))
     unknown = set(comp["community_code"]) - set(comm["code"])
