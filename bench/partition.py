@@ -52,7 +52,7 @@ def run_ours(layers: dict, workers: int, rules: Rules) -> dict:
     hh = r.grids["households"]
     split = r.members.loc[r.members["building_id"].notna(), "compound_id"].unique()
     size = layers["compounds"].set_index(layers["compounds"]["id"].astype(str))["households"]
-    unproved = sum(1 for v in r.violations if "not proved" in v.detail or "no feasible split found" in v.detail)
+    unproved = sum(1 for v in r.violations if v.kind == "unproved")
     return {"engine": "gridmap", "seconds": dt, "grids": s["grids"], "within": s["share_within_bounds"],
             "min_hh": int(hh.min()), "max_hh": int(hh.max()), "pp": s["mean_polsby_popper"],
             "non_contig": s["non_contiguous"], "split": s["compounds_split"],

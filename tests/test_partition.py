@@ -312,3 +312,26 @@ def test_relaxed_reasons_say_why():
     r = partition(odd["communities"], odd["compounds"])
     detail = " ".join(v.detail for v in r.violations)
     assert "520 households cannot be cut into grids of 300-500" in detail, detail
+
+
+def test_reasons_carry_a_kind():
+    """Why a rule gave way is a machine code on the violation, not only words in its detail;
+    the stored report keeps the keys it had (rule, community_code, grid_code, detail, extra)."""
+    from dataclasses import asdict
+
+    from gridmap.partition.rules import BOUNDS_KINDS
+
+    small = lattice([[100, 150]])
+    r = partition(small["communities"], small["compounds"])
+    assert [(v.rule, v.kind) for v in r.violations] == [("min_households", "small_community")]
+    assert {"rule", "community_code", "grid_code", "detail", "extra", "kind"} <= set(asdict(r.violations[0]))
+    odd = lattice([[260, 260]], code="320214001002")
+    r = partition(odd["communities"], odd["compounds"])
+    assert {v.kind for v in r.violations if v.rule in ("min_households", "max_households")} == {"counting"}
+    big = lattice([[900, 150], [150, 150]])
+    r = partition(big["communities"], big["compounds"])
+    kinds = {(v.rule, v.kind, v.grid_code is None) for v in r.violations}
+    assert ("max_households", "unsplittable_compound", True) in kinds
+    assert ("max_households", "oversize_unit", False) in kinds
+    assert all(v.kind in BOUNDS_KINDS for v in r.violations
+               if v.rule in ("min_households", "max_households") and v.grid_code is not None)

@@ -41,3 +41,12 @@ def test_worker_roles_are_the_engines_five_and_the_grid_worker() -> None:
 def test_agencies_are_one_tuple() -> None:
     assert Targets().agencies == ENFORCEMENT_AGENCIES == tuple(AGENCY_ZH)
     assert tuple(officers_for({}, "c1")) == ENFORCEMENT_AGENCIES
+
+
+def test_one_violation_record() -> None:
+    """Partition and staffing report rules that gave way with the same record."""
+    import gridmap.assign
+    import gridmap.partition
+    from gridmap.violations import Violation
+
+    assert gridmap.partition.Violation is gridmap.assign.Violation is Violation

@@ -8,7 +8,7 @@ enforcement officers linked to compounds (属地兜底).
 
 from gridmap.assign.engine import assign_staff
 from gridmap.assign.result import GAP_KINDS, Assignment
-from gridmap.assign.rules import Violation
 from gridmap.assign.targets import Targets, Weights
+from gridmap.violations import Violation
 
 __all__ = ["GAP_KINDS", "Assignment", "Targets", "Violation", "Weights", "assign_staff"]

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from gridmap.assign.rules import RULES, Violation
+from gridmap.assign.rules import RULES
 from gridmap.assign.targets import Targets
+from gridmap.violations import Violation
 
 GAP_KINDS = (
     "uncovered_compound",  # no officer of an agency in the community nor the street

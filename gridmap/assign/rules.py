@@ -6,19 +6,12 @@ A rule that gave way is not a violation when the result reports it as a gap.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from gridmap.violations import Violation
 
 if TYPE_CHECKING:
     from gridmap.assign.result import Assignment
-
-
-@dataclass(frozen=True)
-class Violation:
-    """A broken staffing rule, with the reason."""
-
-    rule: str
-    detail: str
 
 
 def _reported(a: Assignment, kind: str, *keys: str) -> set[tuple]:
@@ -35,7 +28,8 @@ def compound_covered(a: Assignment) -> list[Violation]:
         for agency in a.targets.agencies:
             n = int(counts.get((cid, agency), 0))
             if n > 1 or (n == 0 and (cid, agency) not in uncovered):
-                out.append(Violation("compound_covered", f"compound {cid} has {n} {agency} officers, need 1"))
+                out.append(Violation(rule="compound_covered", kind="duplicate" if n > 1 else "uncovered",
+                                     detail=f"compound {cid} has {n} {agency} officers, need 1"))
     return out
 
 
@@ -45,7 +39,8 @@ def grid_headed(a: Assignment) -> list[Violation]:
     headed = set(posts.loc[posts["role"] == "grid_head", "grid_code"])
     reported = {g for (g,) in _reported(a, "grid_without_head", "grid_code")}
     return [
-        Violation("grid_headed", f"grid {g} has no grid head and none is reported")
+        Violation(rule="grid_headed", kind="unreported", grid_code=g,
+                  detail=f"grid {g} has no grid head and none is reported")
         for g in a.grids["code"]
         if g not in headed and g not in reported
     ]
@@ -59,11 +54,13 @@ def officer_in_community(a: Assignment) -> list[Violation]:
     out = []
     for link in a.officer_links.itertuples():
         if link.staff_id not in staff.index or link.compound_id not in comp.index:
-            out.append(Violation("officer_in_community", f"link {link.staff_id}→{link.compound_id} names unknown rows"))
+            out.append(Violation(rule="officer_in_community", kind="unknown_rows",
+                                 detail=f"link {link.staff_id}→{link.compound_id} names unknown rows"))
             continue
         s, c = staff.loc[link.staff_id], comp.loc[link.compound_id]
         if s["agency"] != link.agency:
-            out.append(Violation("officer_in_community", f"officer {link.staff_id} is {s['agency']}, linked as {link.agency}"))
+            out.append(Violation(rule="officer_in_community", kind="wrong_agency",
+                                 detail=f"officer {link.staff_id} is {s['agency']}, linked as {link.agency}"))
         elif s["community_code"] == c["community_code"]:
             continue
         elif s["community_code"] == "" and s["street_code"] == c["street_code"] and (
@@ -74,8 +71,10 @@ def officer_in_community(a: Assignment) -> list[Violation]:
             home = s["community_code"] or f"(street {s['street_code']})"
             out.append(
                 Violation(
-                    "officer_in_community",
-                    f"officer {link.staff_id} of community {home} "
+                    rule="officer_in_community",
+                    kind="other_community",
+                    community_code=c["community_code"],
+                    detail=f"officer {link.staff_id} of community {home} "
                     f"is linked to compound {link.compound_id} of community {c['community_code']}",
                 )
             )
@@ -88,7 +87,8 @@ def overload_reported(a: Assignment) -> list[Violation]:
     loads = a.officer_links.groupby(["staff_id", "agency"]).size() if len(a.officer_links) else {}
     reported = _reported(a, "officer_overloaded", "staff_id", "agency")
     return [
-        Violation("overload_reported", f"officer {sid} ({agency}) has {n} compounds, limit {limit}, unreported")
+        Violation(rule="overload_reported", kind="unreported",
+                  detail=f"officer {sid} ({agency}) has {n} compounds, limit {limit}, unreported")
         for (sid, agency), n in dict(loads).items()
         if n > limit and (sid, agency) not in reported
     ]
@@ -100,7 +100,8 @@ def post_in_community(a: Assignment) -> list[Violation]:
     grid = a.grids.set_index("code")["community_code"]
     posts = a.posts[a.posts["grid_code"].notna()]
     return [
-        Violation("post_in_community", f"{p.role} {p.staff_id} posted to grid {p.grid_code} of another community")
+        Violation(rule="post_in_community", kind="other_community", grid_code=p.grid_code,
+                  detail=f"{p.role} {p.staff_id} posted to grid {p.grid_code} of another community")
         for p in posts.itertuples()
         if p.grid_code in grid.index and not post_stays_in_community(staff.get(p.staff_id), grid[p.grid_code])
     ]

@@ -8,6 +8,7 @@ CP-SAT), with proofs where the rules cannot be met.
 
 from gridmap.partition.engine import partition
 from gridmap.partition.report import PartitionResult
-from gridmap.partition.rules import RURAL, URBAN, Rules, Violation
+from gridmap.partition.rules import RURAL, URBAN, Rules
+from gridmap.violations import Violation
 
 __all__ = ["partition", "Rules", "PartitionResult", "Violation", "URBAN", "RURAL"]

@@ -19,10 +19,11 @@ from gridmap.partition.columns import add_regions, enumerate_columns, solve_cove
 from gridmap.partition.exact import exact_partition, rescue
 from gridmap.partition.geometry import polygonal
 from gridmap.partition.report import assemble
-from gridmap.partition.rules import Rules, Violation
+from gridmap.partition.rules import NO_SPLIT, Reason, Rules
 from gridmap.partition.solver import UnitGraph, component_labels, solve, violations
 from gridmap.partition.stability import repair
 from gridmap.partition.units import Pieces, Unit, build_pieces, build_units, tileable, unit_territories
+from gridmap.violations import Violation
 
 
 #: CP-SAT budget per unit of the community, capped by ``time_limit``: enough for the
@@ -91,14 +92,23 @@ WHOLE_EXACT_SECONDS = 2.0
 WHOLE_EXACT_CELLS = 200
 
 
-def _stranded(g: UnitGraph, names: list[str], lo: int, hi: int) -> str:
+def _unit_name(u: Unit) -> str:
+    """How a unit is named in reasons: a whole compound, or a building group of one."""
+    if u.building_ids is None:
+        return f"compound {u.compound_id}"
+    more = "..." if len(u.building_ids) > 1 else ""
+    return f"building group {u.building_ids[0]}{more} of compound {u.compound_id}"
+
+
+def _stranded(g: UnitGraph, units: list[Unit], lo: int, hi: int) -> str:
     """Units under the minimum that cannot share a grid with any neighbour: a small unit whose
     only neighbours are whole compounds (never split) it would push over the maximum."""
     w = g.weights
+    names = [_unit_name(u) for u in units]
     out = []
     for u in np.flatnonzero(w < lo):
         nb = list(g.nbrs[u])
-        if nb and all(w[u] + w[v] > hi and names[v].startswith("compound ") for v in nb):
+        if nb and all(w[u] + w[v] > hi and units[v].building_ids is None for v in nb):
             near = ", ".join(f"{names[v]} ({int(w[v])})" for v in nb[:3])
             out.append(f"{names[u]} ({int(w[u])} households) touches only {near}, and with any of them "
                        f"exceeds max {hi}")
@@ -106,28 +116,30 @@ def _stranded(g: UnitGraph, names: list[str], lo: int, hi: int) -> str:
 
 
 def _why(total: float, lo: int, hi: int, pieces: int, proved: bool, n: int, seconds: float,
-         stranded: str = "") -> str:
+         stranded: str = "") -> Reason:
     """Why a component's grids could not all be held within [lo, hi]."""
     total = int(total)
     if total < lo:
         if pieces <= 1:
-            return f"community has {total} households < min {lo}; it forms one grid"
-        return (f"this separate piece of the community (exclave, or cut off by unsplittable compounds) has "
-                f"{total} households < min {lo}")
+            return Reason("small_community", f"community has {total} households < min {lo}; it forms one grid")
+        return Reason("small_piece", f"this separate piece of the community (exclave, or cut off by unsplittable "
+                                     f"compounds) has {total} households < min {lo}")
     kmin = math.ceil(total / hi)
     if kmin > math.floor(total / lo):
-        return (f"{total} households cannot be cut into grids of {lo}-{hi}: {kmin - 1} grid(s) would hold "
-                f"{total / (kmin - 1):.0f} > max, {kmin} grids {total / kmin:.0f} < min")
+        return Reason("counting", f"{total} households cannot be cut into grids of {lo}-{hi}: {kmin - 1} grid(s) "
+                                  f"would hold {total / (kmin - 1):.0f} > max, {kmin} grids {total / kmin:.0f} < min")
     if stranded:
-        return f"no feasible split: {stranded} (a compound within max is never split)"
+        return Reason("stranded", f"no feasible split: {stranded} (a compound within max is never split)")
     if proved:
-        return (f"no feasible split: every contiguous group of these {n} units was tried, and {total} households "
-                f"admit no division into grids of {lo}-{hi} (compound sizes and adjacency forbid it)")
+        return Reason("proved", f"no feasible split: every contiguous group of these {n} units was tried, and "
+                                f"{total} households admit no division into grids of {lo}-{hi} (compound sizes "
+                                f"and adjacency forbid it)")
     if seconds <= 0:
-        return (f"no feasible split found: {n} units are too many for the exact solver and the heuristic "
-                f"left grids out of {lo}-{hi}")
-    return (f"no feasible split found: CP-SAT found no contiguous division of {total} households on {n} "
-            f"units into grids of {lo}-{hi} within {seconds:.1f} s (not proved impossible)")
+        return Reason("unproved", f"no feasible split found: {n} units are too many for the exact solver and the "
+                                  f"heuristic left grids out of {lo}-{hi}")
+    return Reason("unproved", f"no feasible split found: CP-SAT found no contiguous division of {total} "
+                              f"households on {n} units into grids of {lo}-{hi} within {seconds:.1f} s (not "
+                              f"proved impossible)")
 
 
 def _cover(g: UnitGraph, job: CommunityJob, rng: np.random.Generator, budget_units: int,
@@ -177,28 +189,29 @@ def _unchanged(g: UnitGraph, anchor: np.ndarray, lo: int, hi: int) -> bool:
 
 
 def _label_components(g: UnitGraph, job: CommunityJob, anchor: np.ndarray, changed: np.ndarray,
-                      rng: np.random.Generator, names: list[str] | None = None, rescue_units: int | None = None,
-                      ) -> tuple[np.ndarray, list[Violation], dict[int, str]]:
+                      rng: np.random.Generator, units: list[Unit] | None = None, rescue_units: int | None = None,
+                      ) -> tuple[np.ndarray, list[Violation], dict[int, Reason]]:
     """Region label per unit, component by component; oversize units stand alone.
 
     Also returns, for regions whose component could not be held within the
-    bounds, the reason (label -> text)."""
+    bounds, the reason (label -> Reason)."""
     lo, hi = job.rules.min_households, job.rules.max_households
     lab = np.full(g.n, -1, np.int64)
     issues: list[Violation] = []
-    why: dict[int, str] = {}
+    why: dict[int, Reason] = {}
     nxt = 0
     for u in np.flatnonzero(g.weights > hi):
         lab[u] = nxt
-        why[nxt] = f"a single unit of {int(g.weights[u])} households > max {hi} that cannot be split further"
+        why[nxt] = Reason("oversize_unit",
+                          f"a single unit of {int(g.weights[u])} households > max {hi} that cannot be split further")
         nxt += 1
     rest = np.flatnonzero(lab < 0)
     comp = component_labels(g.nbrs, members=rest)
     ncomp = int(comp.max()) + 1 if len(rest) else 0
     if ncomp > 1:
-        issues.append(Violation("contiguity", job.code, None,
-                                f"the community's units form {ncomp} separate pieces (exclave, or cut off by "
-                                f"unsplittable compounds); each piece is partitioned on its own"))
+        issues.append(Violation(rule="contiguity", kind="separate_pieces", community_code=job.code,
+                                detail=f"the community's units form {ncomp} separate pieces (exclave, or cut off "
+                                       f"by unsplittable compounds); each piece is partitioned on its own"))
     for c in range(ncomp):
         idx = np.flatnonzero(comp == c)
         sub = g.subgraph(idx)
@@ -217,7 +230,7 @@ def _label_components(g: UnitGraph, job: CommunityJob, anchor: np.ndarray, chang
                 sl, k = found
                 load = np.bincount(sl, weights=sub.weights.astype(float), minlength=k)
         if violations(load, lo, hi):
-            stranded = _stranded(sub, [names[i] for i in idx], lo, hi) if names is not None else ""
+            stranded = _stranded(sub, [units[i] for i in idx], lo, hi) if units is not None else ""
             reason = _why(total, lo, hi, ncomp, proved, sub.n, spent, stranded)
             why.update({nxt + r: reason for r in range(k)})
         lab[idx] = sl + nxt
@@ -240,10 +253,7 @@ def _solve_units(job: CommunityJob, pieces: Pieces, key_code: dict, by_building:
     if not units:
         return units, member, None, np.zeros(0, np.int64), [], {}
     anchor, changed = _anchors(units, key_code, old_hh, locked)
-    names = [f"compound {u.compound_id}" if u.building_ids is None else
-             f"building group {u.building_ids[0]}{'...' if len(u.building_ids) > 1 else ''} of compound {u.compound_id}"
-             for u in units]
-    lab, more, why = _label_components(g, job, anchor, changed, rng, names, rescue_units)
+    lab, more, why = _label_components(g, job, anchor, changed, rng, units, rescue_units)
     return units, member, g, lab, more, why
 
 
@@ -260,20 +270,20 @@ def _split_nearby(units: list[Unit], g: UnitGraph, lab: np.ndarray, lo: int, hi:
 def _badness(res: tuple, lo: int, hi: int) -> tuple[int, int]:
     """(grids out of bounds, those of them not forced by counting or exclaves) of one solve."""
     g, lab, why = res[2], res[3], res[5]
-    return _out_of_bounds(g, lab, lo, hi), sum(1 for r in set(lab.tolist()) if why.get(r, "").startswith("no feasible"))
+    return _out_of_bounds(g, lab, lo, hi), sum(1 for r in set(lab.tolist()) if r in why and why[r].kind in NO_SPLIT)
 
 
-def _freer_reasons(grouped: tuple, flexible: tuple) -> dict[int, str]:
+def _freer_reasons(grouped: tuple, flexible: tuple) -> dict[int, Reason]:
     """Reasons of the grouped solve, replaced by those of the per-building solve (the freer
     one, whose proof is the one that holds) for the same compounds."""
     units_g, lab_g, why_g = grouped[0], grouped[3], grouped[5]
     units_f, lab_f, why_f = flexible[0], flexible[3], flexible[5]
     by_cid = {u.compound_id: why_f[int(lab_f[i])] for i, u in enumerate(units_f)
-              if why_f.get(int(lab_f[i]), "").startswith("no feasible split")}
+              if int(lab_f[i]) in why_f and why_f[int(lab_f[i])].kind in NO_SPLIT}
     out = dict(why_g)
     for i, u in enumerate(units_g):
         r = int(lab_g[i])
-        if r in out and u.compound_id in by_cid and out[r].startswith("no feasible split"):
+        if r in out and u.compound_id in by_cid and out[r].kind in NO_SPLIT:
             out[r] = by_cid[u.compound_id]
     return out
 

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 from gridmap.partition.codes import assign_codes, grid_name
 from gridmap.partition.geometry import dissolve_tiles
-from gridmap.partition.rules import Violation
+from gridmap.partition.rules import Reason
 from gridmap.partition.solver import UnitGraph
+from gridmap.violations import Violation
 
 if TYPE_CHECKING:  # community imports this module
     from gridmap.partition.community import CommunityJob, CommunityOutcome
@@ -30,23 +31,25 @@ def polsby_popper(geom: BaseGeometry) -> float:
 
 
 def check_grid(code: str, community_code: str, households: int, geom: BaseGeometry, lo: int, hi: int,
-               locked: bool = False, why: str | None = None) -> list[Violation]:
+               locked: bool = False, why: Reason | None = None) -> list[Violation]:
     """The per-grid rules: household bounds, one contiguous polygon; ``why`` says why the
-    bounds could not be met (appended to a bounds violation)."""
+    bounds could not be met (its kind is the violation's, its text ends the detail)."""
     tag = " (locked grid, left as it is)" if locked else ""
-    tag_hh = f"{tag}: {why}" if why else tag
+    tag_hh = f"{tag}: {why.text}" if why else tag
+    kind = why.kind if why else "locked" if locked else "unrecorded"
+    ids = {"community_code": community_code, "grid_code": code}
     out = []
     if households < lo:
-        out.append(Violation("min_households", community_code, code,
-                             f"grid {code} has {households} households < min {lo}{tag_hh}"))
+        out.append(Violation(rule="min_households", kind=kind, **ids,
+                             detail=f"grid {code} has {households} households < min {lo}{tag_hh}"))
     if households > hi:
-        out.append(Violation("max_households", community_code, code,
-                             f"grid {code} has {households} households > max {hi}{tag_hh}"))
+        out.append(Violation(rule="max_households", kind=kind, **ids,
+                             detail=f"grid {code} has {households} households > max {hi}{tag_hh}"))
     parts = shapely.get_num_geometries(geom)
     if parts != 1:
-        out.append(Violation("contiguity", community_code, code,
-                             f"grid {code} is {parts} separate polygons (exclave of the community or a "
-                             f"multi-part compound){tag}"))
+        out.append(Violation(rule="contiguity", kind="multipart", **ids,
+                             detail=f"grid {code} is {parts} separate polygons (exclave of the community or a "
+                                    f"multi-part compound){tag}"))
     return out
 
 
@@ -71,15 +74,16 @@ def _crossings(g: UnitGraph | None, lab: np.ndarray, idx: np.ndarray) -> int:
 
 def assemble(out: CommunityOutcome, job: CommunityJob, units: list[Unit], terr: np.ndarray, g: UnitGraph | None, lab: np.ndarray,
              container: BaseGeometry, locked_rows: pd.DataFrame | None, cur_members: dict, locked: list[str],
-             why: dict[int, str] | None = None) -> None:
+             why: dict[int, Reason] | None = None) -> None:
     """Fill a CommunityOutcome from the labelling (``why``: region label -> reason its bounds gave way)."""
     why = why or {}
     lo, hi = job.rules.min_households, job.rules.max_households
     regions = _regions(units, terr, lab)
     if not regions and not container.is_empty and container.area > 1.0:
-        out.violations.append(Violation("no_compounds", job.code, None,
-                                        f"community {job.code} has no residential compounds outside locked grids; "
-                                        f"its area ({container.area:.0f} m2) forms one grid with 0 households"))
+        out.violations.append(Violation(
+            rule="no_compounds", kind="no_compounds", community_code=job.code,
+            detail=f"community {job.code} has no residential compounds outside locked grids; "
+                   f"its area ({container.area:.0f} m2) forms one grid with 0 households"))
         regions = [(np.zeros(0, np.int64), container, 0)]
     by_members = {frozenset(v): c for c, v in cur_members.items() if c not in locked}
     kept = [by_members.get(frozenset().union(*(units[i].keys for i in idx)) if len(idx) else None)
@@ -93,9 +97,9 @@ def assemble(out: CommunityOutcome, job: CommunityJob, units: list[Unit], terr: 
     for (idx, geom, hh), code in zip(regions, codes):
         reason = why.get(int(lab[idx[0]])) if len(idx) else None
         if reason is None and hh < lo and not len(idx):
-            reason = "the community has no compounds"
+            reason = Reason("no_compounds", "the community has no compounds")
         if reason is None and (hh < lo or hh > hi):
-            reason = "the solver left it out of bounds (no reason recorded)"
+            reason = Reason("unrecorded", "the solver left it out of bounds (no reason recorded)")
         _add_grid(out, job, code, geom, hh, _crossings(g, lab, idx), lo, hi, False, reason)
         for i in idx:
             u = units[i]
@@ -110,7 +114,7 @@ def assemble(out: CommunityOutcome, job: CommunityJob, units: list[Unit], terr: 
 
 
 def _add_grid(out: CommunityOutcome, job: CommunityJob, code: str, geom: BaseGeometry, hh: int, crossings: int,
-              lo: int, hi: int, locked: bool, why: str | None = None) -> list[Violation]:
+              lo: int, hi: int, locked: bool, why: Reason | None = None) -> list[Violation]:
     """Append one grid and its report row."""
     v = check_grid(code, job.code, hh, geom, lo, hi, locked, why)
     out.violations.extend(v)
@@ -151,9 +155,10 @@ def _close(out: CommunityOutcome, job: CommunityJob) -> None:
     else:
         out.gaps_m2 = float(job.geometry.area)
     if out.gaps_m2 >= 1.0 or out.overlaps_m2 >= 1.0:
-        out.violations.append(Violation("tiling", job.code, None,
-                                        f"grids leave {out.gaps_m2:.1f} m2 uncovered and overlap by "
-                                        f"{out.overlaps_m2:.1f} m2 (tolerance 1 m2)"))
+        out.violations.append(Violation(
+            rule="tiling", kind="gaps_or_overlaps", community_code=job.code,
+            detail=f"grids leave {out.gaps_m2:.1f} m2 uncovered and overlap by "
+                   f"{out.overlaps_m2:.1f} m2 (tolerance 1 m2)"))
     hh = [gr["households"] for gr in out.grids]
     out.community_report = {
         "community_code": job.code, "grids": len(out.grids),

@@ -1,8 +1,8 @@
-"""Partitioning rules (网格划分规则) and the violation records they produce."""
+"""Partitioning rules (网格划分规则) and the reasons a rule gives way."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gridmap.errors import InvalidInput
 from gridmap.domain import MAJOR_ROAD_CLASSES
@@ -64,11 +64,20 @@ def rules_for(rules: Rules | dict[str, Rules] | None, kind: str) -> Rules:
 
 
 @dataclass(frozen=True)
-class Violation:
-    """A rule that gave way, and why (in English, naming the values)."""
+class Reason:
+    """Why a grid's household bounds gave way: ``kind`` (one of BOUNDS_KINDS) for code,
+    ``text`` (English, naming the values) for people; it becomes the violation's kind and
+    the end of its detail."""
 
-    rule: str  # min_households, max_households, contiguity, compound_split, no_compounds, ...
-    community_code: str
-    grid_code: str | None
-    detail: str
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
+    kind: str
+    text: str
+
+
+#: Why grids out of bounds: the community alone is under the minimum; a separate piece of it is;
+#: its households admit no grid count within bounds; units that fit with no neighbour; an
+#: exhaustive search proved no split exists; none was found (not proved); a unit over the
+#: maximum that cannot be split; a community without compounds; a locked grid; no reason known.
+BOUNDS_KINDS = ("small_community", "small_piece", "counting", "stranded", "proved", "unproved",
+                "oversize_unit", "no_compounds", "locked", "unrecorded")
+#: Reasons that leave a split within bounds possible by counting, but not by adjacency or search.
+NO_SPLIT = frozenset({"stranded", "proved", "unproved"})

@@ -14,10 +14,11 @@ import shapely.ops
 from shapely.geometry.base import BaseGeometry
 
 from gridmap.partition.geometry import disjoint_units, dissolve_tiles, territories, unit_graph
-from gridmap.partition.rules import Rules, Violation
+from gridmap.partition.rules import Rules
 from gridmap.partition.columns import enumerate_columns, solve_cover
 from gridmap.partition.exact import EXACT_MAX_UNITS, exact_partition
 from gridmap.partition.solver import UnitGraph, component_labels, solve, violations
+from gridmap.violations import Violation
 
 
 @dataclass
@@ -158,14 +159,15 @@ def build_pieces(compounds: pd.DataFrame, buildings: pd.DataFrame | None, rules:
     for i, cid in enumerate(cids):
         b = by_compound.get(cid)
         if hh[i] > rules.max_households and (b is None or len(b) < 2):
-            notes.append(Violation("max_households", community_code, None,
-                                   f"compound {cid} has {hh[i]} households > max {rules.max_households} "
-                                   f"and {0 if b is None else len(b)} building(s); it cannot be split"))
+            notes.append(Violation(rule="max_households", kind="unsplittable_compound", community_code=community_code,
+                                   detail=f"compound {cid} has {hh[i]} households > max {rules.max_households} "
+                                          f"and {0 if b is None else len(b)} building(s); it cannot be split"))
         if hh[i] <= rules.max_households or b is None or len(b) < 2 or shapely.get_dimensions(geoms[i]) < 2:
             out_c.append(cid), out_b.append(None), out_h.append(hh[i]), out_t.append(cterr[i]), out_xy.append(cxy[i])
             continue
         bids, bhh, bterr, bxy, more = _compound_buildings(cid, int(hh[i]), geoms[i], cterr[i], b, rules)
-        notes.extend(Violation("compound_split", community_code, None, n) for n in more)
+        notes.extend(Violation(rule="compound_split", kind="oversize_building", community_code=community_code,
+                               detail=n) for n in more)
         buildings_of[cid] = np.arange(len(out_c), len(out_c) + len(bids))
         out_c.extend([cid] * len(bids)), out_b.extend(bids.tolist()), out_h.extend(bhh.tolist())
         out_t.extend(bterr), out_xy.extend(bxy)
