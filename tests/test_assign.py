@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import box
 
-from gridmap.assign import GAP_KINDS, Assignment, Targets, assign_staff
+from gridmap.assign import GAP_KINDS, Assignment, Targets, assign_staff, validate
 from gridmap.errors import InvalidInput
 
 STREET = "341002001"
@@ -116,7 +116,7 @@ def test_full_roster_meets_every_rule() -> None:
     """30 compounds, 5 officers per agency: everyone holds 6, every compound covered, no gaps."""
     d = district(rng=np.random.default_rng(7))
     result = run(d, people(community_code(0), FULL, volunteers=4, chiefs=3))
-    assert result.validate() == []
+    assert validate(result) == []
     assert result.gaps.empty
     loads = result.officer_links.groupby(["staff_id", "agency"]).size()
     assert loads.between(5, 6).all() and len(loads) == 15
@@ -178,7 +178,7 @@ def test_small_roster_overloads_are_named() -> None:
     """14 compounds, 2 police officers (limit 6): both hold 7, each named with the numbers."""
     d = district(rows=2, cols=7)
     result = run(d, people(community_code(0), {"police": 2, "urban_management": 3, "market_regulation": 3}))
-    assert result.validate() == []
+    assert validate(result) == []
     over = result.gaps_of("officer_overloaded")
     assert len(over) == 2 and set(over["agency"]) == {"police"}
     for detail in over["detail"]:
@@ -195,7 +195,7 @@ def test_agency_missing_falls_back_to_street() -> None:
     staff += people(community_code(1), FULL)
     staff += people("", {"market_regulation": 1})
     result = run(d, staff)
-    assert result.validate() == []
+    assert validate(result) == []
     fb = result.gaps_of("street_fallback")
     assert list(zip(fb["community_code"], fb["agency"])) == [(community_code(0), "market_regulation")]
     links = result.officer_links
@@ -211,7 +211,7 @@ def test_agency_missing_at_street_too_is_uncovered() -> None:
     staff += people(community_code(1), FULL)
     staff += people("", {"market_regulation": 1}, street="341002099")  # another street's pool
     result = run(d, staff)
-    assert result.validate() == []
+    assert validate(result) == []
     unc = result.gaps_of("uncovered_compound")
     expected = sorted(d["compounds"].loc[d["compounds"]["community_code"] == community_code(0), "id"])
     assert sorted(unc["compound_id"]) == expected and set(unc["agency"]) == {"market_regulation"}
@@ -225,7 +225,7 @@ def test_missing_roles_are_reported() -> None:
     d = district()
     staff = [p for p in people(community_code(0), FULL) if p["role"] not in ("grid_head", "sanitation")]
     result = run(d, staff)
-    assert result.validate() == []
+    assert validate(result) == []
     assert sorted(result.gaps_of("grid_without_head")["grid_code"]) == sorted(d["grids"]["code"])
     assert set(result.gaps_of("role_unfilled")["role"]) == {"sanitation"}
     assert set(result.gaps["kind"]) <= set(GAP_KINDS)
@@ -240,7 +240,7 @@ def test_short_roster_shares_grids_balanced() -> None:
     posts = result.posts[result.posts["role"] == "community_worker"]
     assert sorted(posts.groupby("staff_id").size()) == [2, 2]
     assert result.posts.loc[result.posts["role"] == "grid_head", "grid_code"].nunique() == 4
-    assert result.validate() == []
+    assert validate(result) == []
 
 
 def test_validate_catches_broken_results() -> None:
@@ -248,11 +248,11 @@ def test_validate_catches_broken_results() -> None:
     d = district(n=2, rows=2, cols=3)
     result = run(d, people(community_code(0), FULL) + people(community_code(1), FULL))
     broken = replace(result, officer_links=result.officer_links.iloc[1:])
-    assert [v.rule for v in broken.validate()] == ["compound_covered"]
+    assert [v.rule for v in validate(broken)] == ["compound_covered"]
     links = result.officer_links.copy()
     other = links.loc[links["community_code"] == community_code(1), "compound_id"].iloc[0]
     links.loc[links.index[0], "compound_id"] = other
-    rules = {v.rule for v in replace(result, officer_links=links).validate()}
+    rules = {v.rule for v in validate(replace(result, officer_links=links))}
     assert {"compound_covered", "officer_in_community"} <= rules
 
 
@@ -271,7 +271,7 @@ def test_stability_keeps_valid_links() -> None:
     valid = first.officer_links[(first.officer_links["staff_id"] != gone_officer) & (first.officer_links["compound_id"] != gone_compound)]
     kept = valid.merge(second.officer_links, on=key)
     assert len(kept) == len(valid), f"kept {len(kept)} of {len(valid)} still-valid links"
-    assert second.validate() == []
+    assert validate(second) == []
     heads = lambda r: set(map(tuple, r.posts.loc[r.posts["role"] == "grid_head", ["staff_id", "grid_code"]].to_numpy()))
     assert heads(first) == heads(second)
 
@@ -355,7 +355,7 @@ def test_coverage_invariant(rows: int, cols: int, police: int, street_police: in
     staff = people(community_code(0), {"police": police, "urban_management": 1})
     staff += people("", {"police": street_police})
     result = run(d, staff, time_limit=0.5)
-    assert result.validate() == []
+    assert validate(result) == []
     n = rows * cols
     limit = Targets().compounds_per_officer[1]
     assert len(result.gaps_of("uncovered_compound")) == n * (1 + (police == 0 and street_police == 0))
@@ -375,7 +375,7 @@ def test_many_communities_run() -> None:
                         heads=3, workers=2, volunteers=4)
     staff += people("", {"market_regulation": 3})
     result = run(d, staff, time_limit=10.0)
-    assert result.validate() == []
+    assert validate(result) == []
     assert len(result.officer_links) == 120 * 60 * 3
     report = result.report()
     assert report["grid_branches"] == 360 and report["uncovered_compounds"] == 0

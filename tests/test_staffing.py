@@ -24,6 +24,7 @@ import pytest
 from shapely.geometry import box
 from sqlalchemy import Connection, text
 
+from gridmap.assign import validate
 from gridmap.storage import plans, staffing
 from gridmap.storage.grids import write_plan
 from gridmap.storage.load import import_file
@@ -164,7 +165,7 @@ def test_full_roster_meets_the_rules(conn: Connection) -> None:
     result = staffed(conn)
     assert result["violations"] == [] and result["gaps"] == []
     stored = staffing.read_assignment(conn, "p1")
-    assert stored.validate() == []
+    assert validate(stored) == []
     posts = open_posts(conn)
     for grid in (G1, G2, G3):
         roles = set(posts.loc[posts["grid_code"] == grid, "role"])

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, text
 
+from gridmap.assign import validate
 from gridmap.storage import plans, staffing
 from gridmap.storage.load import import_file
 from gridmap.storage.export import read_layer
@@ -46,7 +47,7 @@ def test_demo_street_is_staffed_by_rule(conn: Connection, demo_file: Path) -> No
     report = result["report"]
     assert report["grid_branches"] == report["grids"] > 0
     codes = list(staffing.scope_communities(conn, "street", STREET)[0]["code"])
-    assert staffing.read_assignment(conn, "demo", codes).validate() == []
+    assert validate(staffing.read_assignment(conn, "demo", codes)) == []
     uncovered = {g["compound_id"] for g in result["gaps"] if g["kind"] == "uncovered_compound"}
     compounds = conn.execute(text("SELECT count(*) FROM compound k JOIN community c ON c.code = k.community_code "
                                   "WHERE c.street_code = :s"), {"s": STREET}).scalar()

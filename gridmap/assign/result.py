@@ -1,4 +1,4 @@
-"""The result of a staffing run: tables, report and rule check."""
+"""The result of a staffing run: tables and report (the rule check: :mod:`gridmap.assign.check`)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from gridmap.assign.rules import RULES
 from gridmap.assign.targets import Targets
-from gridmap.violations import Violation
 
 GAP_KINDS = (
     "uncovered_compound",  # no officer of an agency in the community nor the street
@@ -59,7 +57,7 @@ class Assignment:
     """Party organisations, grid posts, officer links and gaps of one staffing run.
 
     ``compounds``, ``grids`` and ``staff`` are the tidy inputs the run saw,
-    kept so that :meth:`validate` and :meth:`report` need nothing else.
+    kept so that :func:`gridmap.assign.check.validate` and :meth:`report` need nothing else.
     """
 
     party_orgs: pd.DataFrame = field(default_factory=lambda: _empty(ORG_COLUMNS))
@@ -127,10 +125,6 @@ class Assignment:
             .agg(compounds=("compound_id", "size"), households=("households", "sum"))
             .reset_index()
         )
-
-    def validate(self) -> list[Violation]:
-        """Staffing rules that do not hold and are not reported as gaps."""
-        return [v for rule in RULES for v in rule(self)]
 
 
 def _counts(values: pd.Series) -> dict[str, int]:

@@ -1,17 +1,18 @@
 """Staffing rules as small functions: each returns the Violations it finds.
 
 A rule that gave way is not a violation when the result reports it as a gap.
+:func:`gridmap.assign.check.validate` runs them all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from gridmap.assign.result import Assignment
 from gridmap.violations import Violation
 
-if TYPE_CHECKING:
-    from gridmap.assign.result import Assignment
+#: A staffing rule: the violations it finds in a result.
+Rule = Callable[[Assignment], list[Violation]]
 
 
 def _reported(a: Assignment, kind: str, *keys: str) -> set[tuple]:
@@ -107,7 +108,7 @@ def post_in_community(a: Assignment) -> list[Violation]:
     ]
 
 
-RULES: tuple[Callable[[Assignment], list[Violation]], ...] = (
+RULES: tuple[Rule, ...] = (
     compound_covered,
     grid_headed,
     officer_in_community,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gridmap.errors import InvalidInput
 from gridmap.domain import ENFORCEMENT_AGENCIES, FIVE_WORKER_ROLES
+from gridmap.errors import InvalidInput
 
 
 @dataclass(frozen=True)

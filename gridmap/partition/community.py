@@ -7,60 +7,38 @@ Everything here is in the metric CRS and is a pure function of a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import shapely
 import shapely.ops
-from shapely.geometry.base import BaseGeometry
 
-from gridmap.partition.columns import add_regions, enumerate_columns, solve_cover, with_stability
+from gridmap.partition.columns import (
+    add_regions,
+    enumerate_columns,
+    solve_cover,
+    with_stability,
+)
 from gridmap.partition.exact import exact_partition, rescue
 from gridmap.partition.geometry import polygonal
+from gridmap.partition.job import CommunityJob, CommunityOutcome
 from gridmap.partition.report import assemble
-from gridmap.partition.rules import NO_SPLIT, Reason, Rules
+from gridmap.partition.rules import NO_SPLIT, Reason
 from gridmap.partition.solver import UnitGraph, component_labels, solve, violations
 from gridmap.partition.stability import repair
-from gridmap.partition.units import Pieces, Unit, build_pieces, build_units, tileable, unit_territories
+from gridmap.partition.units import (
+    Pieces,
+    Unit,
+    build_pieces,
+    build_units,
+    tileable,
+    unit_territories,
+)
 from gridmap.violations import Violation
-
 
 #: CP-SAT budget per unit of the community, capped by ``time_limit``: enough for the
 #: small neighbourhood repairs that pay, small enough for 10^4 compounds in seconds.
 EXACT_SECONDS_PER_UNIT = 0.004
-
-
-@dataclass
-class CommunityJob:
-    """Everything needed to partition one community (metric CRS)."""
-
-    code: str
-    name: str
-    geometry: BaseGeometry
-    rules: Rules
-    compounds: pd.DataFrame  # id, households, geometry
-    buildings: pd.DataFrame | None
-    barrier: BaseGeometry | None  # union of major barriers near the community
-    current: pd.DataFrame | None = None  # code, geometry
-    current_members: pd.DataFrame | None = None  # compound_id, building_id, grid_code[, households]
-    locked: frozenset[str] = frozenset()
-    plan: str = "draft"
-    seed: int = 0
-    time_limit: float = 5.0
-
-
-@dataclass
-class CommunityOutcome:
-    """Grids and reports of one community (metric CRS)."""
-
-    grids: list[dict] = field(default_factory=list)
-    members: list[dict] = field(default_factory=list)
-    grid_report: list[dict] = field(default_factory=list)
-    community_report: dict = field(default_factory=dict)
-    violations: list[Violation] = field(default_factory=list)
-    gaps_m2: float = 0.0
-    overlaps_m2: float = 0.0
 
 
 def _anchor_keys(job: CommunityJob) -> tuple[dict, dict, dict, dict]:

@@ -15,7 +15,8 @@ from shapely import STRtree
 from gridmap.crs import metric_crs_of
 from gridmap.domain import STORAGE_EPSG
 from gridmap.errors import InvalidInput
-from gridmap.partition.community import CommunityJob, CommunityOutcome, run_community
+from gridmap.partition.community import run_community
+from gridmap.partition.job import CommunityJob, CommunityOutcome
 from gridmap.partition.report import PartitionResult
 from gridmap.partition.rules import Rules, rules_for
 

@@ -11,17 +11,13 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from typing import TYPE_CHECKING
-
 from gridmap.partition.codes import assign_codes, grid_name
 from gridmap.partition.geometry import dissolve_tiles
+from gridmap.partition.job import CommunityJob, CommunityOutcome
 from gridmap.partition.rules import Reason
 from gridmap.partition.solver import UnitGraph
+from gridmap.partition.units import Unit
 from gridmap.violations import Violation
-
-if TYPE_CHECKING:  # community imports this module
-    from gridmap.partition.community import CommunityJob, CommunityOutcome
-    from gridmap.partition.units import Unit
 
 
 def polsby_popper(geom: BaseGeometry) -> float:

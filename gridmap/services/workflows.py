@@ -108,7 +108,7 @@ def assign_scope(
     stage: 'reading', 'assigning', 'writing'. Returns the counts report, the
     gaps and what was written.
     """
-    from gridmap.assign import assign_staff
+    from gridmap.assign import assign_staff, validate
     from gridmap.storage import staffing
 
     step = progress or (lambda _stage: None)
@@ -126,7 +126,7 @@ def assign_scope(
                           buildings=inputs["buildings"], party_orgs=inputs["party_orgs"],
                           current=current, time_limit=time_limit)
     report = result.report()
-    violations = [asdict(v) for v in result.validate()]
+    violations = [asdict(v) for v in validate(result)]
     step("writing")
     record = {"scope": scope, "code": code, "report": report, "violations": violations}
     written = staffing.write_assignment(conn, plan, result, communities=inputs["communities"],
