@@ -139,7 +139,7 @@ def main() -> None:
     # cities are made one at a time, just before their run: a big one held in memory made the
     # worker processes of a small run slower to fork (1k: 1.7 s instead of 1.3 s)
     cases: list[tuple[str, Callable[[], dict | None]]] = [
-        (f"synth {n}", lambda n=n: synth_city(n, np.random.default_rng(n))) for n in args.sizes]
+        (f"synth {n}", lambda n=n: synth_city(n, rng=np.random.default_rng(n))) for n in args.sizes]
     cases.append((f"demo {args.demo.name}", lambda: load_demo(args.demo)))
     rows = []
     for name, make in cases:

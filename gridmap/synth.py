@@ -62,7 +62,7 @@ def _to_lonlat(geoms: np.ndarray) -> np.ndarray:
     return shapely.transform(geoms, lambda c: np.column_stack([lon0 + c[:, 0] * kx, lat0 + c[:, 1] / _M_PER_DEG_LAT]))
 
 
-def _cut(rect: tuple[float, float, float, float], pieces: int, rng: np.random.Generator) -> list[tuple]:
+def _cut(rect: tuple[float, float, float, float], pieces: int, *, rng: np.random.Generator) -> list[tuple]:
     """Guillotine-cut a rectangle into ``pieces`` rectangles of uneven size."""
     out = [rect]
     while len(out) < pieces:
@@ -95,13 +95,13 @@ def _compound_shape(rect: tuple, rng: np.random.Generator) -> Polygon:
     return Polygon(pts)
 
 
-def _households(n: int, rng: np.random.Generator) -> np.ndarray:
+def _households(n: int, *, rng: np.random.Generator) -> np.ndarray:
     """Households per compound: log-normal, median ~180, most 100-800, ~5 % over 500."""
     h = rng.lognormal(mean=math.log(180), sigma=0.6, size=n)
     return np.clip(np.round(h), 20, 2400).astype(np.int64)
 
 
-def _buildings(poly: Polygon, households: int, rng: np.random.Generator) -> tuple[list[Polygon], list[int]]:
+def _buildings(poly: Polygon, households: int, *, rng: np.random.Generator) -> tuple[list[Polygon], list[int]]:
     """Rows of slab buildings inside ``poly`` sharing its households."""
     n = max(2, int(math.ceil(households / rng.uniform(60, 110))))
     x0, y0, x1, y1 = poly.bounds
@@ -123,7 +123,8 @@ def _buildings(poly: Polygon, households: int, rng: np.random.Generator) -> tupl
     return geoms, hh.tolist()
 
 
-def _communities(nx: int, ny: int, blocks_per: int, rng: np.random.Generator) -> list[tuple[int, int, int, int]]:
+def _communities(nx: int, ny: int, blocks_per: int, *,
+                 rng: np.random.Generator) -> list[tuple[int, int, int, int]]:
     """Split the block index lattice into rectangles of about ``blocks_per`` blocks."""
     out, todo = [], [(0, 0, nx, ny)]
     while todo:
@@ -147,6 +148,7 @@ def _name(rng: np.random.Generator, suffix: str) -> str:
 
 def synth_city(
     n_compounds: int,
+    *,
     rng: np.random.Generator,
     compounds_per_community: int = 60,
     rural_share: float = 0.0,
@@ -164,7 +166,7 @@ def synth_city(
     nx = max(1, int(round(math.sqrt(n_blocks))))
     ny = max(1, int(math.ceil(n_blocks / nx)))
     lat = Lattice(nx, ny, river_row=ny // 2 if ny >= 3 else None)
-    comm_rects = _communities(nx, ny, max(1, int(round(compounds_per_community / per_block))), rng)
+    comm_rects = _communities(nx, ny, max(1, int(round(compounds_per_community / per_block))), rng=rng)
     comm_rects.sort(key=lambda r: (r[0], -r[1]))
     comm_of_block = {}
     for c, (i0, j0, i1, j1) in enumerate(comm_rects):
@@ -175,17 +177,19 @@ def synth_city(
     cgeom, ccomm = [], []
     for (i, j), c in sorted(comm_of_block.items()):
         x0, y0, x1, y1 = lat.block(i, j).bounds
-        for rect in _cut((x0, y0, x1, y1), int(rng.integers(2, 7)), rng):
+        for rect in _cut((x0, y0, x1, y1), int(rng.integers(2, 7)), rng=rng):
             cgeom.append(_compound_shape(rect, rng))
             ccomm.append(c)
     cgeom_arr = np.array(cgeom, dtype=object)
-    hh = _households(len(cgeom), rng)
-    return _assemble(lat, comm_rects, cgeom_arr, np.array(ccomm), hh, rng, rural_share, building_threshold)
+    hh = _households(len(cgeom), rng=rng)
+    return _assemble(lat, comm_rects, cgeom_arr, np.array(ccomm), hh, rng=rng, rural_share=rural_share,
+                     building_threshold=building_threshold)
 
 
-def _assemble(lat: Lattice, comm_rects: list, cgeom: np.ndarray, ccomm: np.ndarray, hh: np.ndarray,
+def _assemble(lat: Lattice, comm_rects: list, cgeom: np.ndarray, ccomm: np.ndarray, hh: np.ndarray, *,
               rng: np.random.Generator, rural_share: float, building_threshold: int) -> dict[str, gpd.GeoDataFrame]:
-    """Turn the metric lattice into the interchange layers."""
+    """Turn the metric lattice (communities, compound shapes, their community and households)
+    into the interchange layers."""
     p = lat.pitch
     n_comm = len(comm_rects)
     streets_of = np.minimum(np.arange(n_comm) // 12, 998)
@@ -208,7 +212,7 @@ def _assemble(lat: Lattice, comm_rects: list, cgeom: np.ndarray, ccomm: np.ndarr
          "households": hh}, geometry=_to_lonlat(cgeom), crs=STORAGE_EPSG)
     bid, bcomp, bhh, bgeom = [], [], [], []
     for k in np.flatnonzero(hh > building_threshold):
-        geoms, share = _buildings(cgeom[k], int(hh[k]), rng)
+        geoms, share = _buildings(cgeom[k], int(hh[k]), rng=rng)
         for m, (g, h) in enumerate(zip(geoms, share)):
             bid.append(f"{ids[k]}-B{m + 1:02d}")
             bcomp.append(ids[k])

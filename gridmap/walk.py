@@ -56,7 +56,7 @@ def walk_distance_m(minutes: float = WALK_MINUTES, speed_kmh: float = WALK_SPEED
     return speed_kmh * 1000.0 / 60.0 * minutes
 
 
-def road_graph(roads: gpd.GeoSeries, node: bool = True) -> nx.Graph:
+def road_graph(roads: gpd.GeoSeries, *, node: bool = True) -> nx.Graph:
     """An undirected graph: nodes are (x, y) vertices, edges carry ``length`` (metric CRS).
 
     ``node=True`` splits roads where they cross, for data whose intersections
@@ -87,9 +87,9 @@ def _snap(g: nx.Graph, points: np.ndarray) -> list[tuple[tuple[float, float], fl
     return [(nodes[j], float(d)) for j, d in zip(idx[1], dist)]
 
 
-def reached_roads(g: nx.Graph, sources: dict[tuple[float, float], float], budget: float) -> list[LineString]:
+def reached_roads(g: nx.Graph, sources: dict[tuple[float, float], float], *, budget: float) -> list[LineString]:
     """Every road piece within ``budget`` metres of a source (``sources`` maps node → metres already used)."""
-    dist = _multi_source(g, sources, budget)
+    dist = _multi_source(g, sources, budget=budget)
     pieces = []
     for u, v, data in g.edges(data=True):
         du, dv, length = dist.get(u, np.inf), dist.get(v, np.inf), data["length"]
@@ -106,7 +106,7 @@ def reached_roads(g: nx.Graph, sources: dict[tuple[float, float], float], budget
     return pieces
 
 
-def _multi_source(g: nx.Graph, sources: dict[tuple[float, float], float], budget: float) -> dict:
+def _multi_source(g: nx.Graph, sources: dict[tuple[float, float], float], *, budget: float) -> dict:
     """Shortest network distance from the nearest source, with each source's head start."""
     start = "__start__"
     h = g.copy()
@@ -120,6 +120,7 @@ def _multi_source(g: nx.Graph, sources: dict[tuple[float, float], float], budget
 def walk_coverage(
     roads: gpd.GeoDataFrame,
     points: gpd.GeoDataFrame,
+    *,
     minutes: float = WALK_MINUTES,
     speed_kmh: float = WALK_SPEED_KMH,
     reach_m: float = REACH_M,
@@ -140,7 +141,7 @@ def walk_coverage(
     for node, used in _snap(g, xy):
         if used < budget:
             sources[node] = min(used, sources.get(node, np.inf))
-    pieces = reached_roads(g, sources, budget)
+    pieces = reached_roads(g, sources, budget=budget)
     area = shapely.union_all(shapely.buffer(np.asarray(pieces, dtype=object), reach_m)) if pieces else shapely.Polygon()
     area_4490 = gpd.GeoSeries([area], crs=crs).to_crs(4490).iloc[0]
     return WalkCoverage(area_4490, minutes, speed_kmh, budget, reach_m, len(points), len(sources))

@@ -21,7 +21,7 @@ RULES = Rules()
 @pytest.fixture(scope="module")
 def city() -> dict:
     """Two communities of a synthetic city and their first plan."""
-    layers = synth_city(1000, np.random.default_rng(1000))
+    layers = synth_city(1000, rng=np.random.default_rng(1000))
     codes = sorted(layers["communities"]["code"])[:2]
     comm = layers["communities"][layers["communities"]["code"].isin(codes)]
     comp = layers["compounds"][layers["compounds"]["community_code"].isin(codes)]

@@ -66,7 +66,7 @@ class Budget:
         return share
 
 
-def allocate(problem: Problem, weights: Weights, time_limit: float) -> np.ndarray:
+def allocate(problem: Problem, *, weights: Weights, time_limit: float) -> np.ndarray:
     """Holder index of every item (see the module docstring for the method)."""
     n, k = len(problem.households), problem.holders
     if n == 0:
@@ -79,7 +79,7 @@ def allocate(problem: Problem, weights: Weights, time_limit: float) -> np.ndarra
         anchors = _medoids(problem, owner, anchors)
         owner = _flow(problem, anchors, weights)
     if time_limit > 0 and 1 < k < n:
-        owner = _refine(problem, anchors, owner, weights, time_limit)
+        owner = _refine(problem, anchors, owner, weights=weights, time_limit=time_limit)
     return owner
 
 
@@ -169,7 +169,7 @@ def _costs(problem: Problem, anchors: np.ndarray, weights: Weights) -> np.ndarra
     return np.rint(dist + weights.move_m * moved).astype(np.int64)
 
 
-def _candidates(cost: np.ndarray, problem: Problem, extra: np.ndarray | None = None) -> list[np.ndarray]:
+def _candidates(cost: np.ndarray, problem: Problem, *, extra: np.ndarray | None = None) -> list[np.ndarray]:
     """Holders each item may go to: the cheapest few, its current one and ``extra``."""
     n, k = cost.shape
     if k <= CANDIDATES:
@@ -198,7 +198,7 @@ def _flow(problem: Problem, anchors: np.ndarray, weights: Weights) -> np.ndarray
         for h in holders:
             smcf.add_arc_with_capacity_and_unit_cost(i, n + int(h), 1, int(cost[i, h]))
     for h in range(k):
-        _load_arcs(smcf, n + h, sink, n, problem.cap_min, problem.cap_max, weights)
+        _load_arcs(smcf, problem, holder=n + h, sink=sink, weights=weights)
     smcf.set_node_supply(source, n)
     smcf.set_node_supply(sink, -n)
     if smcf.solve() != smcf.OPTIMAL:
@@ -211,8 +211,10 @@ def _flow(problem: Problem, anchors: np.ndarray, weights: Weights) -> np.ndarray
     return owner
 
 
-def _load_arcs(smcf: min_cost_flow.SimpleMinCostFlow, holder: int, sink: int, n: int, cap_min: int, cap_max: int, weights: Weights) -> None:
+def _load_arcs(smcf: min_cost_flow.SimpleMinCostFlow, problem: Problem, *, holder: int, sink: int,
+               weights: Weights) -> None:
     """Holder→sink arcs: free up to cap_min, underload_m up to cap_max, then convex overflow."""
+    n, cap_min, cap_max = len(problem.households), problem.cap_min, problem.cap_max
     if cap_min > 0:
         smcf.add_arc_with_capacity_and_unit_cost(holder, sink, min(cap_min, n), 0)
     if cap_max > cap_min:
@@ -222,7 +224,7 @@ def _load_arcs(smcf: min_cost_flow.SimpleMinCostFlow, holder: int, sink: int, n:
 
 
 def _refine(
-    problem: Problem, anchors: np.ndarray, owner: np.ndarray, weights: Weights, time_limit: float
+    problem: Problem, anchors: np.ndarray, owner: np.ndarray, *, weights: Weights, time_limit: float
 ) -> np.ndarray:
     """CP-SAT over the same objective plus household balance, hinted with ``owner``."""
     n, k = len(problem.households), problem.holders
@@ -230,7 +232,7 @@ def _refine(
     households = np.rint(problem.households).astype(np.int64)
     model = cp_model.CpModel()
     x: dict[tuple[int, int], cp_model.IntVar] = {}
-    for i, holders in enumerate(_candidates(cost, problem, owner)):
+    for i, holders in enumerate(_candidates(cost, problem, extra=owner)):
         for h in holders:
             x[i, int(h)] = model.new_bool_var(f"x{i}_{h}")
             model.add_hint(x[i, int(h)], int(owner[i] == h))
@@ -239,7 +241,7 @@ def _refine(
     terms = [int(cost[i, h]) * var for (i, h), var in x.items()]
     for h in range(k):
         mine = [(i, var) for (i, hh), var in x.items() if hh == h]
-        terms += _load_terms(model, problem, weights, h, mine, households, mean)
+        terms += _load_terms(model, problem, weights=weights, holder=h, mine=mine, households=households, mean=mean)
     model.minimize(sum(terms))
     solver = cp_model.CpSolver()
     # one worker and a deterministic limit make the answer repeatable; the wall-clock
@@ -260,13 +262,16 @@ def _refine(
 def _load_terms(
     model: cp_model.CpModel,
     problem: Problem,
+    *,
     weights: Weights,
-    h: int,
+    holder: int,
     mine: list[tuple[int, cp_model.IntVar]],
     households: np.ndarray,
     mean: int,
 ) -> list:
-    """Objective terms of holder h: underload, convex overflow, household deviation."""
+    """Objective terms of one holder (``mine``: its items' variables): underload, convex
+    overflow, household deviation from ``mean``."""
+    h = holder
     n = len(households)
     load = sum(var for _, var in mine)
     terms: list = []

@@ -10,6 +10,6 @@ from gridmap.assign.rules import RULES, Rule
 from gridmap.violations import Violation
 
 
-def validate(assignment: Assignment, rules: Iterable[Rule] = RULES) -> list[Violation]:
+def validate(assignment: Assignment, *, rules: Iterable[Rule] = RULES) -> list[Violation]:
     """Staffing rules that do not hold and are not reported as gaps."""
     return [v for rule in rules for v in rule(assignment)]

@@ -29,6 +29,7 @@ def assign_staff(
     staff: pd.DataFrame,
     communities: pd.DataFrame,
     streets: pd.DataFrame,
+    *,
     buildings: gpd.GeoDataFrame | None = None,
     party_orgs: pd.DataFrame | None = None,
     targets: Targets = Targets(),
@@ -57,14 +58,16 @@ def assign_staff(
     s.loc[s["street_code"] == "", "street_code"] = s["community_code"].map(street_of).fillna("")
 
     links, link_gaps = link_officers(
-        c, s, targets, weights, None if current is None else current.officer_links, time_limit * OFFICER_SHARE
+        c, s, targets=targets, weights=weights, current=None if current is None else current.officer_links,
+        time_limit=time_limit * OFFICER_SHARE,
     )
     old_posts = None if current is None else current.posts
-    posts, post_gaps = fill_posts(g, s, targets, weights, old_posts, time_limit * (1 - OFFICER_SHARE))
+    posts, post_gaps = fill_posts(g, s, targets=targets, weights=weights, current=old_posts,
+                                  time_limit=time_limit * (1 - OFFICER_SHARE))
     posts += building_chiefs(b, s, old_posts)
     posts += _officer_posts(links, posts, s)
     posts_frame = frame(posts, POST_COLUMNS)
-    orgs = build_party_orgs(party_orgs, g, comm, st, s, posts_frame, b)
+    orgs = build_party_orgs(g, posts_frame, given=party_orgs, communities=comm, streets=st, staff=s, buildings=b)
     return Assignment(
         party_orgs=frame(orgs, ORG_COLUMNS),
         posts=posts_frame,

@@ -75,6 +75,7 @@ def _street_pools(agency: str, orphans: pd.DataFrame, officers: pd.DataFrame) ->
 def link_officers(
     compounds: pd.DataFrame,
     staff: pd.DataFrame,
+    *,
     targets: Targets,
     weights: Weights,
     current: pd.DataFrame | None,
@@ -85,7 +86,7 @@ def link_officers(
     budget = Budget(time_limit, len(todo))
     links: list[dict] = []
     for pool in todo:
-        owner = allocate(_problem(pool, targets, current), weights, budget.take())
+        owner = allocate(_problem(pool, targets, current), weights=weights, time_limit=budget.take())
         new = _links(pool, owner)
         links += new
         gaps += _overloads(pool, new, targets)

@@ -17,15 +17,17 @@ from gridmap.assign.inputs import code, require
 
 
 def party_orgs(
-    given: pd.DataFrame | None,
     grids: pd.DataFrame,
+    posts: pd.DataFrame,
+    *,
+    given: pd.DataFrame | None,
     communities: pd.DataFrame,
     streets: pd.DataFrame,
     staff: pd.DataFrame,
-    posts: pd.DataFrame,
     buildings: pd.DataFrame,
 ) -> list[dict]:
-    """All party organisations as rows (see the module docstring)."""
+    """All party organisations of ``grids`` and their ``posts`` as rows (see the module
+    docstring); ``given``: the roster's committees."""
     orgs = _existing(given)
     street_of = dict(zip(communities["code"], communities["street_code"]))
     used = sorted(set(grids["community_code"]))
@@ -34,7 +36,8 @@ def party_orgs(
     for street in streets_used:
         if street not in sc:
             name = dict(zip(streets["code"], streets["name"])).get(street, street)
-            sc[street] = _org(f"SC-{street}", f"{name}大工委", "street_committee", None, street, None, generated=True)
+            sc[street] = _org(f"SC-{street}", f"{name}大工委", "street_committee", parent=None, street=street,
+                              community=None, generated=True)
             orgs.append(sc[street])
     cc = _committees(orgs, "community_committee", "community_code", used)
     names = dict(zip(communities["code"], communities["name"]))
@@ -42,11 +45,11 @@ def party_orgs(
         if community not in cc:
             parent = sc[street_of[community]]["id"]
             cc[community] = _org(
-                f"CC-{community}", f"{names[community]}大党委", "community_committee", parent,
-                street_of[community], community, generated=True,
+                f"CC-{community}", f"{names[community]}大党委", "community_committee", parent=parent,
+                street=street_of[community], community=community, generated=True,
             )
             orgs.append(cc[community])
-    branches = _branches(grids, cc, street_of, names, staff, posts)
+    branches = _branches(grids, cc=cc, street_of=street_of, names=names, staff=staff, posts=posts)
     return orgs + branches + _groups(posts, buildings, street_of)
 
 
@@ -54,6 +57,7 @@ def _org(
     oid: str,
     name: str,
     level: str,
+    *,
     parent: str | None,
     street: str | None,
     community: str | None,
@@ -87,8 +91,8 @@ def _existing(given: pd.DataFrame | None) -> list[dict]:
         secretary = getattr(row, "secretary_staff_id", None)
         out.append(
             _org(
-                str(row.id), str(row.name), row.level, _text(row.parent_id), _text(row.street_code),
-                _text(row.community_code), secretary=_text(secretary),
+                str(row.id), str(row.name), row.level, parent=_text(row.parent_id), street=_text(row.street_code),
+                community=_text(row.community_code), secretary=_text(secretary),
             )
         )
     return out
@@ -109,6 +113,7 @@ def _committees(orgs: list[dict], level: str, key: str, wanted: list[str]) -> di
 
 def _branches(
     grids: pd.DataFrame,
+    *,
     cc: dict[str, dict],
     street_of: dict[str, str],
     names: dict[str, str],
@@ -122,8 +127,8 @@ def _branches(
         label = grid.name or f"{names[grid.community_code]}第{int(grid.code[-3:])}网格"
         out.append(
             _org(
-                f"PB-{grid.code}", f"{label}党支部", "grid_branch", cc[grid.community_code]["id"],
-                street_of[grid.community_code], grid.community_code, grid=grid.code,
+                f"PB-{grid.code}", f"{label}党支部", "grid_branch", parent=cc[grid.community_code]["id"],
+                street=street_of[grid.community_code], community=grid.community_code, grid=grid.code,
                 secretary=chosen.get(grid.code), generated=True,
             )
         )
@@ -157,7 +162,8 @@ def _groups(posts: pd.DataFrame, buildings: pd.DataFrame, street_of: dict[str, s
         out.append(
             _org(
                 f"BG-{post.building_id}", f"{names.get(post.building_id, post.building_id)}党小组", "building_group",
-                f"PB-{post.grid_code}", street_of.get(post.community_code), post.community_code,
+                parent=f"PB-{post.grid_code}", street=street_of.get(post.community_code),
+                community=post.community_code,
                 grid=post.grid_code, building=post.building_id, secretary=post.staff_id, generated=True,
             )
         )

@@ -26,6 +26,7 @@ Held = dict[str, set[str]]  # staff_id -> grid codes held now
 def fill_posts(
     grids: pd.DataFrame,
     staff: pd.DataFrame,
+    *,
     targets: Targets,
     weights: Weights,
     current: pd.DataFrame | None,
@@ -44,7 +45,7 @@ def fill_posts(
                 gaps += _unfilled(cg, role, community)
                 continue
             held = _held(current, role)
-            for sid, grid in _share(cg, people, held, weights, budget.take()):
+            for sid, grid in _share(cg, people, held, weights=weights, seconds=budget.take()):
                 posts.append(_post(sid, role, grid, community))
         volunteers = list(roster.loc[roster["role"] == "volunteer", "id"])
         for sid, grid in _spread(cg, volunteers, _held(current, "volunteer"), targets.volunteers_per_grid):
@@ -52,7 +53,7 @@ def fill_posts(
     return posts, gaps
 
 
-def _post(sid: str, role: str, grid: str | None, community: str, building: str | None = None) -> dict:
+def _post(sid: str, role: str, grid: str | None, community: str, *, building: str | None = None) -> dict:
     return {"staff_id": sid, "role": role, "grid_code": grid, "building_id": building, "community_code": community}
 
 
@@ -80,7 +81,8 @@ def _unfilled(cg: pd.DataFrame, role: str, community: str) -> list[dict]:
     ]
 
 
-def _share(cg: pd.DataFrame, people: list[str], held: Held, weights: Weights, seconds: float) -> list[tuple[str, str]]:
+def _share(cg: pd.DataFrame, people: list[str], held: Held, *, weights: Weights,
+           seconds: float) -> list[tuple[str, str]]:
     """(staff_id, grid_code) pairs covering every grid with one or more of ``people``."""
     codes = list(cg["code"])
     if len(people) >= len(codes):
@@ -96,7 +98,7 @@ def _share(cg: pd.DataFrame, people: list[str], held: Held, weights: Weights, se
         cap_max=math.ceil(len(codes) / len(people)),
         current=now,
     )
-    owner = allocate(problem, weights, seconds)
+    owner = allocate(problem, weights=weights, time_limit=seconds)
     return [(people[h], code) for code, h in zip(codes, owner)]
 
 
@@ -161,7 +163,7 @@ def building_chiefs(
         b = by_id.loc[want] if want in by_id.index and want not in taken else None
         if b is not None and b["community_code"] == chief.community_code:
             taken.add(want)
-            posts.append(_post(chief.id, "building_chief", b["grid_code"] or None, chief.community_code, want))
+            posts.append(_post(chief.id, "building_chief", b["grid_code"] or None, chief.community_code, building=want))
         else:
             waiting.append(chief)
     for chief in waiting:
@@ -170,5 +172,6 @@ def building_chiefs(
             continue
         b = pool.sort_values(["households", "id"], ascending=[False, True], kind="stable").iloc[0]
         taken.add(b["id"])
-        posts.append(_post(chief.id, "building_chief", b["grid_code"] or None, chief.community_code, b["id"]))
+        posts.append(_post(chief.id, "building_chief", b["grid_code"] or None, chief.community_code,
+                           building=b["id"]))
     return posts

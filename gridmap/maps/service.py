@@ -120,7 +120,7 @@ def service_point_page(
     """Walking coverage over ``roads`` from ``points``, then :func:`service_point_map`."""
     coverage = covered = share = None
     if len(points) and len(roads):
-        coverage = walk_coverage(roads, points, minutes, speed_kmh)
+        coverage = walk_coverage(roads, points, minutes=minutes, speed_kmh=speed_kmh)
         if compounds is not None and len(compounds):
             covered = covered_compounds(compounds, coverage)
             share = covered_share(compounds, covered)

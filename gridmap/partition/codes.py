@@ -20,7 +20,7 @@ from gridmap.errors import InvalidInput
 CODE_RE = re.compile(r"^\d{15}$")
 
 
-def sequence_order(xy: np.ndarray, width: float | None = None) -> np.ndarray:
+def sequence_order(xy: np.ndarray, *, width: float | None = None) -> np.ndarray:
     """Indices of grids in numbering order: column (x band) west→east, then y descending."""
     if len(xy) == 0:
         return np.zeros(0, np.int64)
@@ -38,7 +38,7 @@ def sequence(code: str) -> int:
     return int(code[12:])
 
 
-def assign_codes(community_code: str, xy: np.ndarray, kept: list[str | None], used: set[str],
+def assign_codes(community_code: str, xy: np.ndarray, kept: list[str | None], used: set[str], *,
                  width: float | None = None) -> list[str]:
     """Codes for the grids at ``xy``: ``kept`` where given, otherwise new sequences
     after the largest used in ``used`` (codes of this community already issued)."""
@@ -47,7 +47,7 @@ def assign_codes(community_code: str, xy: np.ndarray, kept: list[str | None], us
     seqs = [sequence(c) for c in used if c.startswith(community_code)]
     nxt = max(seqs, default=0) + 1
     out = list(kept)
-    for i in sequence_order(xy, width):
+    for i in sequence_order(xy, width=width):
         if out[i] is None:
             if nxt > 999:
                 raise InvalidInput(f"community {community_code} would need more than 999 grid codes")

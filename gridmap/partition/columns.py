@@ -79,7 +79,7 @@ class Columns:
         return self.soft + np.where(self.short > 0, v * (1.0 + self.short / max(self.weight.max(initial=1), 1)), 0.0)
 
 
-def soft_cost(weight: np.ndarray, area: np.ndarray, perim: np.ndarray, crossings: np.ndarray,
+def soft_cost(weight: np.ndarray, area: np.ndarray, perim: np.ndarray, crossings: np.ndarray, *,
               rules: Rules) -> np.ndarray:
     """Soft cost of candidate grids: compactness, balance and major barriers inside.
 
@@ -93,16 +93,16 @@ def soft_cost(weight: np.ndarray, area: np.ndarray, perim: np.ndarray, crossings
     return cost + rules.crossing_weight * crossings
 
 
-def _columns(sets: list[tuple[int, ...]], stats: list[tuple[float, float, float, int]], lo: float, hi: float,
+def _columns(sets: list[tuple[int, ...]], stats: list[tuple[float, float, float, int]], *, lo: float, hi: float,
              rules: Rules, complete: bool, n: int) -> Columns:
     st = np.array(stats, dtype=float).reshape(-1, 4)
     weight = st[:, 0]
-    soft = soft_cost(weight, st[:, 1], st[:, 2], st[:, 3], rules)
+    soft = soft_cost(weight, st[:, 1], st[:, 2], st[:, 3], rules=rules)
     short = np.maximum(lo - weight, 0.0) + np.maximum(weight - hi, 0.0)
     return Columns(sets, weight, soft, short, complete, n)
 
 
-def enumerate_columns(g: UnitGraph, lo: float, hi: float, rules: Rules,
+def enumerate_columns(g: UnitGraph, *, lo: float, hi: float, rules: Rules,
                       max_columns: int = MAX_COLUMNS) -> Columns:
     """Every connected set of units holding at most ``hi`` households (each listed once;
     singletons always, whatever they hold), with its cost.
@@ -121,11 +121,13 @@ def enumerate_columns(g: UnitGraph, lo: float, hi: float, rules: Rules,
     complete = True
     budget = max_columns
 
-    def extend(sub: list[int], closed: set[int], ext: list[int], root: int, wt: float, ar: float,
-               per: float, cross: int) -> None:
+    def extend(sub: list[int], closed: set[int], ext: list[int], sums: tuple[float, float, float, int]) -> None:
+        """List ``sub`` (households, area, perimeter and crossings: ``sums``) and every set grown
+        from it by the units in ``ext``; ``root`` is the enclosing loop's."""
         nonlocal budget, complete
         sets.append(tuple(sorted(sub)))  # sorted: a set is looked up by its members
-        stats.append((wt, ar, per, cross))
+        stats.append(sums)
+        wt, ar, per, cross = sums
         budget -= 1
         if len(sub) >= MAX_UNITS_PER_COLUMN:
             complete = complete and not ext
@@ -146,8 +148,8 @@ def enumerate_columns(g: UnitGraph, lo: float, hi: float, rules: Rules,
                     shared += e[0]
                     cr += e[1]
             new_ext = ext + [u for u in nbrs[v] if u > root and u not in closed]
-            extend(sub + [v], closed | nbrs[v].keys(), new_ext, root, wv, ar + area[v],
-                   per + perim[v] - 2 * shared, cross + cr)
+            extend(sub + [v], closed | nbrs[v].keys(), new_ext, (wv, ar + area[v], per + perim[v] - 2 * shared,
+                                                                 cross + cr))
 
     for root in range(n):
         if budget <= 0:  # the list is cut short, but every unit alone stays a candidate
@@ -156,11 +158,11 @@ def enumerate_columns(g: UnitGraph, lo: float, hi: float, rules: Rules,
             stats.append((w[root], area[root], perim[root], 0))
             continue
         closed = {root} | nbrs[root].keys()
-        extend([root], closed, [u for u in nbrs[root] if u > root], root, w[root], area[root], perim[root], 0)
-    return _columns(sets, stats, lo, hi, rules, complete, n)
+        extend([root], closed, [u for u in nbrs[root] if u > root], (w[root], area[root], perim[root], 0))
+    return _columns(sets, stats, lo=lo, hi=hi, rules=rules, complete=complete, n=n)
 
 
-def add_regions(cols: Columns, g: UnitGraph, lab: np.ndarray, lo: float, hi: float, rules: Rules,
+def add_regions(cols: Columns, g: UnitGraph, lab: np.ndarray, *, lo: float, hi: float, rules: Rules,
                 skip: np.ndarray | None = None) -> Columns:
     """The columns plus the regions of a labelling (e.g. the heuristic's, or the current
     plan's), so that the optimum is never worse than that labelling; units where
@@ -178,7 +180,7 @@ def add_regions(cols: Columns, g: UnitGraph, lab: np.ndarray, lo: float, hi: flo
         sets.append(idx)
         stats.append((float(g.weights[list(idx)].sum()), float(area[list(idx)].sum()),
                       float(perim[list(idx)].sum()) - 2 * sum(e[0] for _, e in pairs), sum(1 for _, e in pairs if e[1])))
-    more = _columns(sets, stats, lo, hi, rules, False, g.n)
+    more = _columns(sets, stats, lo=lo, hi=hi, rules=rules, complete=False, n=g.n)
     return replace(cols, sets=cols.sets + sets, weight=np.concatenate([cols.weight, more.weight]),
                    soft=np.concatenate([cols.soft, more.soft]), short=np.concatenate([cols.short, more.short]))
 
@@ -188,7 +190,7 @@ def add_regions(cols: Columns, g: UnitGraph, lab: np.ndarray, lo: float, hi: flo
 NEW_GRID = 0.25
 
 
-def with_stability(cols: Columns, g: UnitGraph, anchor: np.ndarray, rules: Rules) -> Columns:
+def with_stability(cols: Columns, g: UnitGraph, anchor: np.ndarray, *, rules: Rules) -> Columns:
     """The columns with the cost of change added (stability mode): households a column takes
     from other current grids than its main one, and a fixed cost when it is not exactly
     a current grid (so untouched grids keep their codes)."""
@@ -212,7 +214,7 @@ def _matrix(n: int, sets: list[tuple[int, ...]]) -> csc_matrix:
     return csc_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, len(sets)))
 
 
-def _mip(a: csc_matrix, cost: np.ndarray, keep: np.ndarray, seconds: float, gap: float = 0.0,
+def _mip(a: csc_matrix, cost: np.ndarray, keep: np.ndarray, *, seconds: float, gap: float = 0.0,
          ) -> tuple[np.ndarray | None, bool, bool]:
     """Exact cover by the columns ``keep``: (chosen column indices or None, proved optimal,
     proved infeasible)."""
@@ -233,7 +235,7 @@ def _exact(a: csc_matrix, chosen: np.ndarray) -> bool:
     return bool(np.all(np.asarray(a[:, chosen].sum(axis=1)).ravel() == 1))
 
 
-def _cp_cover(a: csc_matrix, cost: np.ndarray | None, cand: np.ndarray, seconds: float,
+def _cp_cover(a: csc_matrix, cost: np.ndarray | None, cand: np.ndarray, *, seconds: float,
               hint: np.ndarray | None = None) -> tuple[np.ndarray | None, bool]:
     """Exact cover by the columns ``cand`` with CP-SAT, which settles small, tight instances
     (a few dozen units) where the LP bound is weak and branch and bound is slow; ``cost`` None:
@@ -263,7 +265,7 @@ def _cp_cover(a: csc_matrix, cost: np.ndarray | None, cand: np.ndarray, seconds:
     return None, status == cp_model.INFEASIBLE
 
 
-def _within(a: csc_matrix, cost: np.ndarray, cand: np.ndarray, n: int, seconds: float,
+def _within(a: csc_matrix, cost: np.ndarray, cand: np.ndarray, *, seconds: float,
             start: np.ndarray | None = None, gap: float = 0.0) -> tuple[np.ndarray | None, bool]:
     """Cheapest exact cover by the candidate columns ``cand``, by price
     and branch: the LP relaxation's duals price every column and only columns whose reduced
@@ -271,6 +273,7 @@ def _within(a: csc_matrix, cost: np.ndarray, cand: np.ndarray, n: int, seconds: 
     while that program has no cover. A cover within ``gap`` (relative; default GAP) of the
     bound is kept. ``start``: a cover to keep unless a cheaper one is found
     (the current plan, in stability mode). Returns (chosen columns or None, proved infeasible)."""
+    n = a.shape[0]
     sub = a[:, cand]
     lp = linprog(cost[cand], A_eq=sub, b_eq=np.ones(n), bounds=(0, 1), method="highs")
     if lp.status == 2:
@@ -290,7 +293,7 @@ def _within(a: csc_matrix, cost: np.ndarray, cand: np.ndarray, n: int, seconds: 
     probed = False
     for _ in range(MAX_ROUNDS):
         keep = cand[reduced <= margin + 1e-6]
-        chosen, _, infeasible = _mip(a, cost, keep, min(seconds, MIP_SECONDS), gap)
+        chosen, _, infeasible = _mip(a, cost, keep, seconds=min(seconds, MIP_SECONDS), gap=gap)
         everything = len(keep) == len(cand)
         if chosen is None:
             if incumbent is not None:
@@ -299,7 +302,7 @@ def _within(a: csc_matrix, cost: np.ndarray, cand: np.ndarray, n: int, seconds: 
                 return None, infeasible
             if not probed and n <= PROBE_UNITS:  # too few columns, or none at all: CP-SAT tells which
                 probed = True
-                found, none = _cp_cover(a, None, cand, min(seconds, PROBE_SECONDS))
+                found, none = _cp_cover(a, None, cand, seconds=min(seconds, PROBE_SECONDS))
                 if none:
                     return None, True
                 if found is not None:
@@ -332,7 +335,7 @@ def _hint_columns(cols: Columns, hint: np.ndarray) -> np.ndarray | None:
     return np.array(out, np.int64)
 
 
-def solve_cover(g: UnitGraph, cols: Columns, seconds: float, within_only: bool = False,
+def solve_cover(g: UnitGraph, cols: Columns, *, seconds: float, within_only: bool = False,
                 hint: np.ndarray | None = None) -> tuple[np.ndarray | None, int, bool]:
     """Cheapest exact cover of the units by columns: (labels, k, grids out of bounds proved
     unavoidable among these columns).
@@ -345,7 +348,7 @@ def solve_cover(g: UnitGraph, cols: Columns, seconds: float, within_only: bool =
     a = _matrix(g.n, cols.sets)
     inside = np.flatnonzero(cols.short <= 0)
     start = _hint_columns(cols, hint) if hint is not None else None
-    chosen, infeasible = _within(a, cost, inside, g.n, seconds, start) if len(inside) else (None, True)
+    chosen, infeasible = _within(a, cost, inside, seconds=seconds, start=start) if len(inside) else (None, True)
     if chosen is None and within_only:
         return None, 0, infeasible
     if chosen is None:  # the fewest, least far out of bounds. The LP bound ignores the bounds
@@ -353,11 +356,11 @@ def solve_cover(g: UnitGraph, cols: Columns, seconds: float, within_only: bool =
         # (Xinwu: 4 grids out of bounds where HiGHS left 7 in the same time), HiGHS on others
         every = np.arange(len(cost))
         if g.n <= PROBE_UNITS // 2:
-            chosen, _ = _cp_cover(a, cost, every, min(seconds, PROBE_SECONDS),
+            chosen, _ = _cp_cover(a, cost, every, seconds=min(seconds, PROBE_SECONDS),
                                   hint=start if start is not None else
                                   np.flatnonzero([len(st) == 1 for st in cols.sets]))
         if chosen is None:
-            chosen, _ = _within(a, cost, every, g.n, min(seconds, PROBE_SECONDS), start, VIOLATION_GAP)
+            chosen, _ = _within(a, cost, every, seconds=min(seconds, PROBE_SECONDS), start=start, gap=VIOLATION_GAP)
     if chosen is None:  # no incumbent in time: every unit alone is always a cover
         chosen = np.flatnonzero([len(st) == 1 for st in cols.sets])
     lab = np.full(g.n, -1, np.int64)

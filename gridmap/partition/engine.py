@@ -32,7 +32,7 @@ REQUIRED = {
 }
 
 
-def _check(name: str, df: pd.DataFrame | None, geo: bool = True) -> None:
+def _check(name: str, df: pd.DataFrame | None, *, geo: bool = True) -> None:
     """Raise InvalidInput naming missing columns or a missing CRS."""
     if df is None:
         return
@@ -54,7 +54,7 @@ def _major(barriers: gpd.GeoDataFrame | None, rules: Rules) -> gpd.GeoSeries | N
 
 
 def _jobs(communities: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None,
-          barriers: gpd.GeoDataFrame | None, rules: Rules | dict | None, current: gpd.GeoDataFrame | None,
+          barriers: gpd.GeoDataFrame | None, *, rules: Rules | dict | None, current: gpd.GeoDataFrame | None,
           current_members: pd.DataFrame | None, locked: frozenset[str], plan: str, seeds: np.ndarray,
           time_limit: float) -> Iterator[CommunityJob]:
     """One job per community, with its slice of every layer (metric CRS)."""
@@ -93,7 +93,8 @@ def _clip_barrier(cache: tuple | None, geom: shapely.Geometry) -> shapely.Geomet
     return shapely.union_all(geoms[hit]) if len(hit) else None
 
 
-def _run(jobs: Iterator[CommunityJob], workers: int, progress: Callable[[int], None] | None) -> list[CommunityOutcome]:
+def _run(jobs: Iterator[CommunityJob], *, workers: int,
+         progress: Callable[[int], None] | None) -> list[CommunityOutcome]:
     """Run jobs in this process or in a pool, in input order."""
     if workers <= 1:
         out = []
@@ -147,7 +148,7 @@ def _drop_slivers(geom: shapely.Geometry) -> shapely.Geometry:
     return kept[0] if len(kept) == 1 else shapely.MultiPolygon(kept)
 
 
-def _result(outcomes: list[CommunityOutcome], epsg: str, kept: gpd.GeoSeries | None = None) -> PartitionResult:
+def _result(outcomes: list[CommunityOutcome], *, epsg: str, kept: gpd.GeoSeries | None = None) -> PartitionResult:
     """Concatenate per-community outcomes and return to EPSG:4490; ``kept`` (code -> geometry
     in EPSG:4490) restores locked grids bit for bit."""
     rows = [g for o in outcomes for g in o.grids]
@@ -174,7 +175,7 @@ def _result(outcomes: list[CommunityOutcome], epsg: str, kept: gpd.GeoSeries | N
                            float(sum(o.gaps_m2 for o in outcomes)), float(sum(o.overlaps_m2 for o in outcomes)))
 
 
-def _prepare(df: gpd.GeoDataFrame | None, epsg: str, ids: tuple[str, ...] = ()) -> gpd.GeoDataFrame | None:
+def _prepare(df: gpd.GeoDataFrame | None, *, epsg: str, ids: tuple[str, ...] = ()) -> gpd.GeoDataFrame | None:
     """Project to the metric CRS, repair invalid geometry, make id columns str."""
     if df is None:
         return None
@@ -195,6 +196,7 @@ def partition(
     compounds: gpd.GeoDataFrame,
     buildings: gpd.GeoDataFrame | None = None,
     barriers: gpd.GeoDataFrame | None = None,
+    *,
     rules: Rules | dict[str, Rules] | None = None,
     current: gpd.GeoDataFrame | None = None,
     current_members: pd.DataFrame | None = None,
@@ -221,8 +223,8 @@ def partition(
         raise InvalidInput(f"workers must be >= 1, got {workers}")
     rng = rng if rng is not None else np.random.default_rng(0)
     epsg = metric_crs_of(communities)
-    comm = _prepare(communities, epsg, ("code",))
-    comp = _prepare(compounds, epsg, ("id", "community_code"))
+    comm = _prepare(communities, epsg=epsg, ids=("code",))
+    comp = _prepare(compounds, epsg=epsg, ids=("id", "community_code"))
     unknown = set(comp["community_code"]) - set(comm["code"])
     if unknown:
         log.warning("%d compound(s) name unknown communities, e.g. %s; they are ignored",
@@ -233,12 +235,12 @@ def partition(
         cm["grid_code"] = cm["grid_code"].astype(str)
         cm["compound_id"] = cm["compound_id"].astype(str)
     seeds = rng.integers(0, 2**31 - 1, size=len(comm))
-    jobs = _jobs(comm, comp, _prepare(buildings, epsg, ("id", "compound_id")), _prepare(barriers, epsg), rules,
-                 _prepare(current, epsg, ("code", "community_code")), cm, frozenset(locked), plan, seeds,
-                 time_limit)
+    jobs = _jobs(comm, comp, _prepare(buildings, epsg=epsg, ids=("id", "compound_id")), _prepare(barriers, epsg=epsg),
+                 rules=rules, current=_prepare(current, epsg=epsg, ids=("code", "community_code")),
+                 current_members=cm, locked=frozenset(locked), plan=plan, seeds=seeds, time_limit=time_limit)
     kept = None
     if current is not None and locked:
         cur = current.to_crs(STORAGE_EPSG)
         kept = cur.set_index(cur["code"].astype(str)).geometry
         kept = kept[kept.index.isin(locked)]
-    return _result(_run(jobs, workers, progress), epsg, kept)
+    return _result(_run(jobs, workers=workers, progress=progress), epsg=epsg, kept=kept)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -30,7 +31,7 @@ SCALE = 100
 DET_PER_SECOND = 0.25
 
 
-def _model(g: UnitGraph, k: int, lo: int, hi: int, costs: Costs, hint: np.ndarray | None,
+def _model(g: UnitGraph, k: int, *, lo: int, hi: int, costs: Costs, hint: np.ndarray | None,
            shared_flow: bool = False) -> tuple[cp_model.CpModel, list]:
     """Build the CP-SAT model; returns (model, x). ``shared_flow``: one flow for all regions
     (k times fewer flow variables: smaller, faster models, but a weaker search on whole
@@ -93,25 +94,36 @@ def _model(g: UnitGraph, k: int, lo: int, hi: int, costs: Costs, hint: np.ndarra
     return m, x
 
 
-def exact_partition(g: UnitGraph, lo: int, hi: int, rules: Rules, hint: np.ndarray | None, hint_k: int,
-                    seconds: float, max_ks: int = 3, spent: list[float] | None = None,
-                    shared_flow: bool = False) -> tuple[tuple[np.ndarray, int] | None, bool]:
-    """Best bounds-feasible contiguous labelling of a small connected graph, or None;
-    and whether CP-SAT proved that none exists (every admissible k infeasible)."""
+@dataclass(frozen=True)
+class Exact:
+    """What an exact solve found: a bounds-feasible labelling into ``k`` regions (``labels``
+    None: none found), whether CP-SAT proved that none exists, and the budget it used
+    (seconds, from deterministic time)."""
+
+    labels: np.ndarray | None
+    k: int
+    proved: bool
+    seconds: float
+
+
+def exact_partition(g: UnitGraph, *, lo: int, hi: int, rules: Rules, hint: np.ndarray | None, hint_k: int,
+                    seconds: float, max_ks: int = 3, shared_flow: bool = False) -> Exact:
+    """Best bounds-feasible contiguous labelling of a small connected graph, if CP-SAT finds
+    one in ``seconds``; else whether it proved that none exists (every admissible k infeasible)."""
     total = float(g.weights.sum())
     kmin, kmax = max(1, math.ceil(total / hi)), math.floor(total / lo) if lo > 0 else g.n
     every = list(range(kmin, min(kmax, g.n) + 1))
     if not every:
-        return None, True
+        return Exact(None, 0, True, 0.0)
     ks = sorted(every, key=lambda k: (k != hint_k, abs(total / k - rules.target)))[:max_ks]
     left = seconds * DET_PER_SECOND
-    proved = 0
+    proved, used = 0, 0.0
     for n_k, k in enumerate(ks):
         if left <= 0.01 * DET_PER_SECOND:
             break
         share = left if n_k == len(ks) - 1 else left * (0.6 if n_k == 0 else 0.5)
-        model, x = _model(g, k, lo, hi, make_costs(g, k, lo, hi, rules), hint if k == hint_k else None,
-                          shared_flow)
+        model, x = _model(g, k, lo=lo, hi=hi, costs=make_costs(g, k, lo=lo, hi=hi, rules=rules),
+                          hint=hint if k == hint_k else None, shared_flow=shared_flow)
         solver = cp_model.CpSolver()
         solver.parameters.max_deterministic_time = share
         solver.parameters.max_time_in_seconds = 10 * share / DET_PER_SECOND
@@ -119,21 +131,12 @@ def exact_partition(g: UnitGraph, lo: int, hi: int, rules: Rules, hint: np.ndarr
         solver.parameters.random_seed = 0
         status = solver.solve(model)
         left -= solver.deterministic_time
-        if spent is not None:
-            spent[0] += solver.deterministic_time
+        used += solver.deterministic_time
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            return (np.array([next(r for r in range(k) if solver.value(x[i][r])) for i in range(g.n)]), k), False
+            labels = np.array([next(r for r in range(k) if solver.value(x[i][r])) for i in range(g.n)])
+            return Exact(labels, k, False, used / DET_PER_SECOND)
         proved += status == cp_model.INFEASIBLE
-    return None, proved == len(every)
-
-
-def _exact(g: UnitGraph, lo: int, hi: int, rules: Rules, hint: np.ndarray | None, hint_k: int,
-           seconds: float) -> tuple[tuple[np.ndarray, int] | None, bool, float]:
-    """Best bounds-feasible labelling of a small connected graph, or None; whether none exists
-    (proved); and the seconds of budget it used (deterministic time, converted)."""
-    used = [0.0]
-    found, proved = exact_partition(g, lo, hi, rules, hint, hint_k, seconds, spent=used, shared_flow=True)
-    return found, proved, used[0] / DET_PER_SECOND
+    return Exact(None, 0, proved == len(every), used / DET_PER_SECOND)
 
 
 def _ring(g: UnitGraph, lab: np.ndarray, regions: set[int]) -> set[int]:
@@ -144,7 +147,7 @@ def _ring(g: UnitGraph, lab: np.ndarray, regions: set[int]) -> set[int]:
     return out
 
 
-def rescue(g: UnitGraph, labels: np.ndarray, k: int, lo: int, hi: int, rules: Rules,
+def rescue(g: UnitGraph, labels: np.ndarray, k: int, *, lo: int, hi: int, rules: Rules,
            time_limit: float) -> tuple[np.ndarray, int]:
     """Large-neighbourhood repair: for each region out of bounds, re-solve it together
     with its neighbouring regions (then a second ring) exactly with CP-SAT; keep the
@@ -167,12 +170,13 @@ def rescue(g: UnitGraph, labels: np.ndarray, k: int, lo: int, hi: int, rules: Ru
                 break
             ids = sorted(hood)
             hint = np.searchsorted(ids, lab[idx])
-            found, proved, used = _exact(g.subgraph(idx), lo, hi, rules, hint, len(ids), min(left, 0.3))
-            left -= used
-            if found is None and not proved:
+            ex = exact_partition(g.subgraph(idx), lo=lo, hi=hi, rules=rules, hint=hint, hint_k=len(ids),
+                                 seconds=min(left, 0.3), shared_flow=True)
+            left -= ex.seconds
+            if ex.labels is None and not ex.proved:
                 break  # the solver ran out of time on the first ring: the second, larger, would too
-            if found is not None:
-                sub, kk = found
+            if ex.labels is not None:
+                sub, kk = ex.labels, ex.k
                 new_ids = ids + list(range(k, k + max(0, kk - len(ids))))
                 lab[idx] = np.array(new_ids)[sub]
                 k = max(k, max(new_ids) + 1)

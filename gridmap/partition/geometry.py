@@ -123,7 +123,7 @@ def _clip_local(share: np.ndarray, geoms: np.ndarray, areal: np.ndarray, contain
     return share
 
 
-def territories(geoms: np.ndarray, container: BaseGeometry, spacing: float | None = None) -> np.ndarray:
+def territories(geoms: np.ndarray, container: BaseGeometry, *, spacing: float | None = None) -> np.ndarray:
     """One territory per unit; together they tile ``container``.
 
     Units must be disjoint and inside the container (see :func:`disjoint_units`).

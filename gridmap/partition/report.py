@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -13,7 +14,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gridmap.partition.codes import assign_codes, grid_name
 from gridmap.partition.geometry import dissolve_tiles
-from gridmap.partition.job import CommunityJob, CommunityOutcome
+from gridmap.partition.job import CommunityJob, CommunityOutcome, Current, Locked, Solve
 from gridmap.partition.rules import Reason
 from gridmap.partition.solver import UnitGraph
 from gridmap.partition.units import Unit
@@ -26,7 +27,7 @@ def polsby_popper(geom: BaseGeometry) -> float:
     return float(4 * math.pi * geom.area / (p * p)) if p > 0 else 0.0
 
 
-def check_grid(code: str, community_code: str, households: int, geom: BaseGeometry, lo: int, hi: int,
+def check_grid(code: str, community_code: str, households: int, geom: BaseGeometry, *, lo: int, hi: int,
                locked: bool = False, why: Reason | None = None) -> list[Violation]:
     """The per-grid rules: household bounds, one contiguous polygon; ``why`` says why the
     bounds could not be met (its kind is the violation's, its text ends the detail)."""
@@ -68,35 +69,39 @@ def _crossings(g: UnitGraph | None, lab: np.ndarray, idx: np.ndarray) -> int:
     return sum(1 for u in idx for v, (_, cross) in g.nbrs[u].items() if cross and v in inside and u < v)
 
 
-def assemble(out: CommunityOutcome, job: CommunityJob, units: list[Unit], terr: np.ndarray, g: UnitGraph | None, lab: np.ndarray,
-             container: BaseGeometry, locked_rows: pd.DataFrame | None, cur_members: dict, locked: list[str],
-             why: dict[int, Reason] | None = None) -> None:
-    """Fill a CommunityOutcome from the labelling (``why``: region label -> reason its bounds gave way)."""
-    why = why or {}
+def assemble(job: CommunityJob, solve: Solve, *, territories: np.ndarray, current: Current, locked: Locked,
+             notes: Sequence[Violation] = ()) -> CommunityOutcome:
+    """The grids, members and reports of one community from a solve: a grid per region (the
+    union of its units' ``territories``), coded west→east (unchanged member sets keep their
+    current codes), the locked grids as they are, and every rule that gave way (``notes``
+    first: those found while building the units)."""
+    out = CommunityOutcome(violations=[*notes, *solve.violations])
+    units, g, lab, why = solve.units, solve.graph, solve.labels, solve.reasons
+    container, cur_members = locked.container, current.members
     lo, hi = job.rules.min_households, job.rules.max_households
-    regions = _regions(units, terr, lab)
+    regions = _regions(units, territories, lab)
     if not regions and not container.is_empty and container.area > 1.0:
         out.violations.append(Violation(
             rule="no_compounds", kind="no_compounds", community_code=job.code,
             detail=f"community {job.code} has no residential compounds outside locked grids; "
                    f"its area ({container.area:.0f} m2) forms one grid with 0 households"))
         regions = [(np.zeros(0, np.int64), container, 0)]
-    by_members = {frozenset(v): c for c, v in cur_members.items() if c not in locked}
+    by_members = {frozenset(v): c for c, v in cur_members.items() if c not in locked.codes}
     kept = [by_members.get(frozenset().union(*(units[i].keys for i in idx)) if len(idx) else None)
             for idx, _, _ in regions]
-    used = set(cur_members) | set(locked)
+    used = set(cur_members) | set(locked.codes)
     if job.current is not None:
         used |= set(job.current["code"].astype(str))
     xy = shapely.get_coordinates(shapely.point_on_surface([geom for _, geom, _ in regions])).reshape(-1, 2)
     width = float(np.sqrt(job.geometry.area / max(len(regions), 1)))
-    codes = assign_codes(job.code, xy, kept, used, width)
+    codes = assign_codes(job.code, xy, kept, used, width=width)
     for (idx, geom, hh), code in zip(regions, codes):
         reason = why.get(int(lab[idx[0]])) if len(idx) else None
         if reason is None and hh < lo and not len(idx):
             reason = Reason("no_compounds", "the community has no compounds")
         if reason is None and (hh < lo or hh > hi):
             reason = Reason("unrecorded", "the solver left it out of bounds (no reason recorded)")
-        _add_grid(out, job, code, geom, hh, _crossings(g, lab, idx), lo, hi, False, reason)
+        _add_grid(out, job, code, geom, households=hh, crossings=_crossings(g, lab, idx), why=reason)
         for i in idx:
             u = units[i]
             if u.building_ids is None:
@@ -105,24 +110,25 @@ def assemble(out: CommunityOutcome, job: CommunityJob, units: list[Unit], terr: 
             else:
                 out.members.extend({"compound_id": u.compound_id, "building_id": b, "grid_code": code,
                                     "households": h} for b, h in zip(u.building_ids, u.building_households))
-    _add_locked(out, job, locked_rows, cur_members, lo, hi)
+    _add_locked(out, job, locked.rows)
     _close(out, job)
+    return out
 
 
-def _add_grid(out: CommunityOutcome, job: CommunityJob, code: str, geom: BaseGeometry, hh: int, crossings: int,
-              lo: int, hi: int, locked: bool, why: Reason | None = None) -> list[Violation]:
-    """Append one grid and its report row."""
-    v = check_grid(code, job.code, hh, geom, lo, hi, locked, why)
+def _add_grid(out: CommunityOutcome, job: CommunityJob, code: str, geom: BaseGeometry, *, households: int,
+              crossings: int, locked: bool = False, why: Reason | None = None) -> None:
+    """Append one grid, its report row and its violations to ``out``."""
+    v = check_grid(code, job.code, households, geom, lo=job.rules.min_households, hi=job.rules.max_households,
+                   locked=locked, why=why)
     out.violations.extend(v)
     out.grids.append({"code": code, "name": grid_name(job.name, code), "community_code": job.code,
-                      "households": int(hh), "plan": job.plan, "geometry": geom})
-    out.grid_report.append({"code": code, "households": int(hh), "area_m2": float(geom.area),
+                      "households": int(households), "plan": job.plan, "geometry": geom})
+    out.grid_report.append({"code": code, "households": int(households), "area_m2": float(geom.area),
                             "polsby_popper": polsby_popper(geom), "barrier_crossings": int(crossings),
                             "violations": [x.rule for x in v]})
-    return v
 
 
-def _add_locked(out: CommunityOutcome, job: CommunityJob, rows: pd.DataFrame | None, cur_members: dict, lo: int, hi: int) -> None:
+def _add_locked(out: CommunityOutcome, job: CommunityJob, rows: pd.DataFrame | None) -> None:
     """Locked grids: geometry and members exactly as in the current plan."""
     if rows is None or rows.empty:
         return
@@ -138,7 +144,7 @@ def _add_locked(out: CommunityOutcome, job: CommunityJob, rows: pd.DataFrame | N
             hh += h
             out.members.append({"compound_id": str(m["compound_id"]), "building_id": None if whole else str(bid),
                                 "grid_code": code, "households": int(h)})
-        _add_grid(out, job, code, geom, hh, 0, lo, hi, True)
+        _add_grid(out, job, code, geom, households=hh, crossings=0, locked=True)
 
 
 def _close(out: CommunityOutcome, job: CommunityJob) -> None:

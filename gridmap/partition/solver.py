@@ -70,7 +70,7 @@ class Costs:
         return self.crossing if cross else 0.0
 
 
-def component_labels(nbrs: list[dict[int, tuple[float, bool]]], members: np.ndarray | None = None) -> np.ndarray:
+def component_labels(nbrs: list[dict[int, tuple[float, bool]]], *, members: np.ndarray | None = None) -> np.ndarray:
     """Connected-component label per unit (restricted to ``members`` if given; others -1)."""
     n = len(nbrs)
     allowed = np.ones(n, bool) if members is None else np.zeros(n, bool)
@@ -93,7 +93,7 @@ def component_labels(nbrs: list[dict[int, tuple[float, bool]]], members: np.ndar
     return lab
 
 
-def k_choices(total: float, lo: float, hi: float, target: float) -> tuple[list[int], bool]:
+def k_choices(total: float, *, lo: float, hi: float, target: float) -> tuple[list[int], bool]:
     """Candidate numbers of regions, best first, and whether the bounds can be met at all."""
     kmin = max(1, math.ceil(total / hi))
     kmax = math.floor(total / lo) if lo > 0 else kmin + 2
@@ -104,15 +104,15 @@ def k_choices(total: float, lo: float, hi: float, target: float) -> tuple[list[i
     return ks[:3], True
 
 
-def make_costs(g: UnitGraph, k: int, lo: float, hi: float, rules: Rules) -> Costs:
+def make_costs(g: UnitGraph, k: int, *, lo: float, hi: float, rules: Rules) -> Costs:
     """Normalise the rules' weights for a solve of ``g`` into ``k`` regions."""
     mean = max(float(g.weights.sum()) / k, 1.0)
     side = max(math.sqrt(max(g.area, 1.0) / k), 1.0)
-    return Costs(lo, hi, mean, side, rules.crossing_weight, rules.compactness_weight,
-                 rules.balance_weight, rules.stability_weight)
+    return Costs(lo=lo, hi=hi, mean=mean, side=side, crossing=rules.crossing_weight,
+                 compact=rules.compactness_weight, balance=rules.balance_weight, stability=rules.stability_weight)
 
 
-def _seeds(g: UnitGraph, k: int, rng: np.random.Generator) -> np.ndarray:
+def _seeds(g: UnitGraph, k: int, *, rng: np.random.Generator) -> np.ndarray:
     """k distinct seed units from weighted k-means (k-means++ start, a few Lloyd steps)."""
     w = g.weights.astype(float) + 1.0
     xy = g.xy
@@ -136,12 +136,12 @@ def _seeds(g: UnitGraph, k: int, rng: np.random.Generator) -> np.ndarray:
     return np.array(seeds)
 
 
-def grow(g: UnitGraph, k: int, rng: np.random.Generator, costs: Costs,
+def grow(g: UnitGraph, k: int, *, rng: np.random.Generator, costs: Costs,
          labels: np.ndarray | None = None) -> np.ndarray:
     """Grow regions from seeds (or from partial ``labels``), lightest region first."""
     if labels is None:
         labels = np.full(g.n, -1, np.int64)
-        labels[_seeds(g, k, rng)] = np.arange(k)
+        labels[_seeds(g, k, rng=rng)] = np.arange(k)
     labels = labels.copy()
     w = g.weights.astype(float)
     load = np.bincount(labels[labels >= 0], weights=w[labels >= 0], minlength=k)
@@ -195,7 +195,7 @@ def _stays_connected(g: UnitGraph, labels: np.ndarray, u: int, size_a: int) -> b
     return len(seen) == size_a
 
 
-def improve(g: UnitGraph, labels: np.ndarray, k: int, costs: Costs, rng: np.random.Generator,
+def improve(g: UnitGraph, labels: np.ndarray, k: int, *, costs: Costs, rng: np.random.Generator,
             anchor: np.ndarray | None = None, fixed: np.ndarray | None = None, max_passes: int = 40) -> np.ndarray:
     """Local search: move boundary units to neighbouring regions while it pays and
     the region left behind stays connected and non-empty."""
@@ -246,7 +246,7 @@ def improve(g: UnitGraph, labels: np.ndarray, k: int, costs: Costs, rng: np.rand
     return labels
 
 
-def objective(g: UnitGraph, labels: np.ndarray, k: int, costs: Costs, anchor: np.ndarray | None = None) -> float:
+def objective(g: UnitGraph, labels: np.ndarray, k: int, *, costs: Costs, anchor: np.ndarray | None = None) -> float:
     """Full objective of a labelling (for comparing restarts)."""
     load = np.bincount(labels, weights=g.weights.astype(float), minlength=k)
     total = sum(costs.region(x) for x in load)
@@ -260,7 +260,7 @@ def objective(g: UnitGraph, labels: np.ndarray, k: int, costs: Costs, anchor: np
     return total
 
 
-def violations(load: np.ndarray, lo: float, hi: float) -> int:
+def violations(load: np.ndarray, *, lo: float, hi: float) -> int:
     """Number of regions out of bounds."""
     return int(((load < lo) | (load > hi)).sum())
 
@@ -273,8 +273,8 @@ def touching(g: UnitGraph, lab: np.ndarray, regions: set[int]) -> set[int]:
     return out
 
 
-def split_merge(g: UnitGraph, lab: np.ndarray, k: int, lo: float, hi: float, rules: Rules,
-                     rng: np.random.Generator) -> tuple[np.ndarray, int, set[int]]:
+def split_merge(g: UnitGraph, lab: np.ndarray, k: int, *, lo: float, hi: float, rules: Rules,
+                rng: np.random.Generator) -> tuple[np.ndarray, int, set[int]]:
     """Split regions over the maximum; merge regions under the minimum into a neighbour that has room."""
     lab = lab.copy()
     changed: set[int] = set()
@@ -283,7 +283,7 @@ def split_merge(g: UnitGraph, lab: np.ndarray, k: int, lo: float, hi: float, rul
         idx = np.flatnonzero(lab == r)
         if len(idx) < 2:
             continue
-        sub, kk, _ = solve(g.subgraph(idx), lo, hi, rules, rng, repair=False)
+        sub, kk, _ = solve(g.subgraph(idx), lo=lo, hi=hi, rules=rules, rng=rng, repair=False)
         if kk > 1:
             lab[idx[sub > 0]] = sub[sub > 0] - 1 + k
             changed.update([int(r), *range(k, k + kk - 1)])
@@ -306,7 +306,7 @@ def split_merge(g: UnitGraph, lab: np.ndarray, k: int, lo: float, hi: float, rul
     return remap[lab], len(used), {int(remap[c]) for c in changed if remap[c] >= 0}
 
 
-def dissolve(g: UnitGraph, lab: np.ndarray, k: int, r: int, hi: float) -> bool:
+def dissolve(g: UnitGraph, lab: np.ndarray, k: int, r: int, *, hi: float) -> bool:
     """Hand every unit of region r to neighbouring regions with room, keeping
     them connected; in place, all or nothing."""
     w = g.weights.astype(float)
@@ -329,7 +329,7 @@ def dissolve(g: UnitGraph, lab: np.ndarray, k: int, r: int, hi: float) -> bool:
     return True
 
 
-def sweep(g: UnitGraph, lo: float, hi: float, target: float, costs: Costs, rng: np.random.Generator) -> np.ndarray:
+def sweep(g: UnitGraph, *, lo: float, hi: float, target: float, costs: Costs, rng: np.random.Generator) -> np.ndarray:
     """Max-p style construction: grow one region at a time from the periphery
     until it reaches the target without passing the maximum; fragments that
     cannot reach the minimum join a neighbouring region afterwards."""
@@ -340,7 +340,6 @@ def sweep(g: UnitGraph, lo: float, hi: float, target: float, costs: Costs, rng: 
     free_deg = np.array([len(nb) for nb in g.nbrs])
     noise = rng.random(g.n) * 0.5
     k = 0
-    stranded: list[int] = []
     while True:
         todo = np.flatnonzero(lab == -1)
         if not len(todo):
@@ -378,16 +377,15 @@ def sweep(g: UnitGraph, lo: float, hi: float, target: float, costs: Costs, rng: 
                 free_deg[v] -= 1
         if load < lo:
             lab[members] = -2  # fragment: placed after the sweep
-            stranded.extend(members)
         else:
             k += 1
     if k == 0:
         return np.zeros(g.n, np.int64)
     lab[lab == -2] = -1
-    return grow(g, k, rng, costs, labels=lab)
+    return grow(g, k, rng=rng, costs=costs, labels=lab)
 
 
-def solve(g: UnitGraph, lo: float, hi: float, rules: Rules, rng: np.random.Generator,
+def solve(g: UnitGraph, *, lo: float, hi: float, rules: Rules, rng: np.random.Generator,
           restarts: int = 3, repair: bool = True) -> tuple[np.ndarray, int, bool]:
     """Partition a connected unit graph: (labels, k, bounds feasible by counting).
 
@@ -396,51 +394,51 @@ def solve(g: UnitGraph, lo: float, hi: float, rules: Rules, rng: np.random.Gener
     regions, then lowest cost, wins.
     """
     total = float(g.weights.sum())
-    ks, feasible = k_choices(total, lo, hi, rules.target)
+    ks, feasible = k_choices(total, lo=lo, hi=hi, target=rules.target)
     best: tuple | None = None
 
     def consider(lab: np.ndarray, k: int) -> bool:
         nonlocal best
-        costs = make_costs(g, k, lo, hi, rules)
-        lab = improve(g, lab, k, costs, rng)
+        costs = make_costs(g, k, lo=lo, hi=hi, rules=rules)
+        lab = improve(g, lab, k, costs=costs, rng=rng)
         load = np.bincount(lab, weights=g.weights.astype(float), minlength=k)
-        key = (violations(load, lo, hi), objective(g, lab, k, costs) / k)
+        key = (violations(load, lo=lo, hi=hi), objective(g, lab, k, costs=costs) / k)
         if best is None or key < best[0]:
             best = (key, lab, k)
         return key[0] == 0
 
     target = min(max(rules.target, lo), hi)
     for attempt in range(restarts):
-        costs = make_costs(g, ks[0], lo, hi, rules)
-        lab = sweep(g, lo, hi, target, costs, rng)
+        costs = make_costs(g, ks[0], lo=lo, hi=hi, rules=rules)
+        lab = sweep(g, lo=lo, hi=hi, target=target, costs=costs, rng=rng)
         if consider(lab, int(lab.max()) + 1) and attempt >= 1:
             break
     if best[0][0] > 0:
         for k in ks[:2]:
             k = min(k, g.n)
-            if consider(grow(g, k, rng, make_costs(g, k, lo, hi, rules)), k):
+            if consider(grow(g, k, rng=rng, costs=make_costs(g, k, lo=lo, hi=hi, rules=rules)), k):
                 break
     lab, k = best[1], best[2]
     if best[0][0] > 0 and feasible and repair:
-        lab, k = _fix_bounds(g, lab, k, lo, hi, rules, rng)
+        lab, k = _fix_bounds(g, lab, k, lo=lo, hi=hi, rules=rules, rng=rng)
     return lab, k, feasible
 
 
-def _fix_bounds(g: UnitGraph, lab: np.ndarray, k: int, lo: float, hi: float, rules: Rules,
+def _fix_bounds(g: UnitGraph, lab: np.ndarray, k: int, *, lo: float, hi: float, rules: Rules,
                 rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """Structural repairs the move search cannot make: split, merge, dissolve regions."""
     w = g.weights.astype(float)
-    before = violations(np.bincount(lab, weights=w, minlength=k), lo, hi)
-    new, kk, touched = split_merge(g, lab, k, lo, hi, rules, rng)
+    before = violations(np.bincount(lab, weights=w, minlength=k), lo=lo, hi=hi)
+    new, kk, touched = split_merge(g, lab, k, lo=lo, hi=hi, rules=rules, rng=rng)
     load = np.bincount(new, weights=w, minlength=kk)
     for r in np.flatnonzero((load < lo) & (load > 0)):
-        if dissolve(g, new, kk, int(r), hi):
+        if dissolve(g, new, kk, int(r), hi=hi):
             touched |= touching(g, new, {int(r)})
     used = np.unique(new)
     remap = np.full(kk, -1, np.int64)
     remap[used] = np.arange(len(used))
     new, kk = remap[new], len(used)
-    costs = make_costs(g, kk, lo, hi, rules)
-    new = improve(g, new, kk, costs, rng)
-    after = violations(np.bincount(new, weights=w, minlength=kk), lo, hi)
+    costs = make_costs(g, kk, lo=lo, hi=hi, rules=rules)
+    new = improve(g, new, kk, costs=costs, rng=rng)
+    after = violations(np.bincount(new, weights=w, minlength=kk), lo=lo, hi=hi)
     return (new, kk) if after < before else (lab, k)

@@ -29,7 +29,7 @@ def _disconnected_pieces(g: UnitGraph, lab: np.ndarray, k: int) -> set[int]:
     return dirty
 
 
-def repair(g: UnitGraph, anchor: np.ndarray, changed: np.ndarray, lo: float, hi: float, rules: Rules,
+def repair(g: UnitGraph, anchor: np.ndarray, changed: np.ndarray, *, lo: float, hi: float, rules: Rules,
            rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """Labels for a connected component under stability mode.
 
@@ -38,13 +38,13 @@ def repair(g: UnitGraph, anchor: np.ndarray, changed: np.ndarray, lo: float, hi:
     """
     k = int(anchor.max()) + 1 if (anchor >= 0).any() else 0
     if k == 0:
-        lab, k, _ = solve(g, lo, hi, rules, rng)
+        lab, k, _ = solve(g, lo=lo, hi=hi, rules=rules, rng=rng)
         return lab, k
     lab = anchor.copy()
     dirty = _disconnected_pieces(g, lab, k)
-    costs = make_costs(g, k, lo, hi, rules)
+    costs = make_costs(g, k, lo=lo, hi=hi, rules=rules)
     if (lab < 0).any():
-        grown = grow(g, k, rng, costs, labels=lab)
+        grown = grow(g, k, rng=rng, costs=costs, labels=lab)
         dirty.update(int(r) for r in np.unique(grown[lab < 0]))
         lab = grown
     load = np.bincount(lab, weights=g.weights.astype(float), minlength=k)
@@ -55,15 +55,15 @@ def repair(g: UnitGraph, anchor: np.ndarray, changed: np.ndarray, lo: float, hi:
             break
         movable = np.isin(lab, list(dirty | touching(g, lab, dirty))) if not widen else np.ones(g.n, bool)
         anc = np.where(anchor < k, anchor, -1)
-        lab = improve(g, lab, k, costs, rng, anchor=anc, fixed=~movable)
+        lab = improve(g, lab, k, costs=costs, rng=rng, anchor=anc, fixed=~movable)
         load = np.bincount(lab, weights=g.weights.astype(float), minlength=k)
         if not ((load < lo) | (load > hi)).any():
             break
     load = np.bincount(lab, weights=g.weights.astype(float), minlength=k)
     if ((load < lo) | (load > hi)).any():
-        lab, k, touched = split_merge(g, lab, k, lo, hi, rules, rng)
+        lab, k, touched = split_merge(g, lab, k, lo=lo, hi=hi, rules=rules, rng=rng)
         if touched:
-            costs = make_costs(g, k, lo, hi, rules)
+            costs = make_costs(g, k, lo=lo, hi=hi, rules=rules)
             movable = np.isin(lab, list(touched | touching(g, lab, touched)))
-            lab = improve(g, lab, k, costs, rng, anchor=None, fixed=~movable)
+            lab = improve(g, lab, k, costs=costs, rng=rng, anchor=None, fixed=~movable)
     return lab, k

@@ -49,8 +49,8 @@ def building_households(total: int, given: np.ndarray) -> np.ndarray:
     return out
 
 
-def _groups_from_current(bids: np.ndarray, hh: np.ndarray, previous: dict[str, str] | None,
-                         rules: Rules, g: UnitGraph) -> np.ndarray | None:
+def _groups_from_current(bids: np.ndarray, hh: np.ndarray, previous: dict[str, str] | None, g: UnitGraph, *,
+                         rules: Rules) -> np.ndarray | None:
     """Reuse the current plan's building groups when they cover every building and none is over
     the maximum; a group whose buildings do not touch is cut into its touching parts. (Groups
     under the minimum are kept: they shared a grid with a neighbour, and may again.)"""
@@ -70,42 +70,42 @@ def _groups_from_current(bids: np.ndarray, hh: np.ndarray, previous: dict[str, s
     return out
 
 
-def _split_solve(g: UnitGraph, rules: Rules, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+def _split_solve(g: UnitGraph, *, rules: Rules, rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """Fewest contiguous groups of at most the maximum, as balanced as the
     buildings allow. No minimum: a group too small for a grid later joins
     neighbouring compounds in its grid (e.g. 526 → 330 + 196)."""
     total = float(g.weights.sum())
     k = max(1, math.ceil(total / rules.max_households))
     sub_rules = replace(rules, min_households=1, target_households=math.ceil(total / k))
-    lab, k, _ = solve(g, 1, rules.max_households, sub_rules, rng)
+    lab, k, _ = solve(g, lo=1, hi=rules.max_households, rules=sub_rules, rng=rng)
     return lab, k
 
 
-def tileable(total: float, lo: float, hi: float) -> bool:
+def tileable(total: float, *, lo: float, hi: float) -> bool:
     """Whether ``total`` households can be cut into grids each within [lo, hi] (by counting)."""
     return total > 0 and math.ceil(total / hi) <= (math.floor(total / lo) if lo > 0 else math.inf)
 
 
-def _grid_sized(g: UnitGraph, rules: Rules, rng: np.random.Generator, seconds: float) -> tuple[np.ndarray, int] | None:
+def _grid_sized(g: UnitGraph, *, rules: Rules, rng: np.random.Generator, seconds: float) -> tuple[np.ndarray, int] | None:
     """Contiguous building groups each within [min, max] (each one a whole grid), or None.
 
     The heuristic first; when it leaves a group out of bounds, the optimal cover by
     candidate groups if they can all be listed, else CP-SAT on the building graph."""
     lo, hi = rules.min_households, rules.max_households
-    if not tileable(float(g.weights.sum()), lo, hi):
+    if not tileable(float(g.weights.sum()), lo=lo, hi=hi):
         return None
-    lab, k, _ = solve(g, lo, hi, rules, rng)
+    lab, k, _ = solve(g, lo=lo, hi=hi, rules=rules, rng=rng)
     load = np.bincount(lab, weights=g.weights.astype(float), minlength=k)
-    if violations(load, lo, hi) == 0:
+    if violations(load, lo=lo, hi=hi) == 0:
         return lab, k
-    cols = enumerate_columns(g, lo, hi, rules)
+    cols = enumerate_columns(g, lo=lo, hi=hi, rules=rules)
     if cols.complete:
-        lab, k, _ = solve_cover(g, cols, max(seconds, 1.0), within_only=True)
+        lab, k, _ = solve_cover(g, cols, seconds=max(seconds, 1.0), within_only=True)
         return None if lab is None else (lab, k)
     if g.n > EXACT_MAX_UNITS:
         return None
-    found, _ = exact_partition(g, lo, hi, rules, lab, k, seconds)
-    return found
+    ex = exact_partition(g, lo=lo, hi=hi, rules=rules, hint=lab, hint_k=k, seconds=seconds)
+    return None if ex.labels is None else (ex.labels, ex.k)
 
 
 @dataclass
@@ -125,8 +125,8 @@ class Pieces:
     notes: list[Violation]
 
 
-def _compound_buildings(cid: str, hh: int, geom: BaseGeometry, terr: BaseGeometry, b: pd.DataFrame, rules: Rules,
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def _compound_buildings(cid: str, hh: int, geom: BaseGeometry, terr: BaseGeometry, b: pd.DataFrame, *,
+                        rules: Rules) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Building ids, households, territories (tiling the compound's territory) and points of a
     compound over the maximum; and notes on buildings that alone exceed it."""
     bids = b["id"].astype(str).to_numpy()
@@ -143,7 +143,7 @@ def _compound_buildings(cid: str, hh: int, geom: BaseGeometry, terr: BaseGeometr
     return bids, bhh, bterr, xy, notes
 
 
-def build_pieces(compounds: pd.DataFrame, buildings: pd.DataFrame | None, rules: Rules, community_code: str,
+def build_pieces(compounds: pd.DataFrame, buildings: pd.DataFrame | None, *, rules: Rules, community_code: str,
                  container: BaseGeometry, barrier: BaseGeometry | None) -> Pieces:
     """Territories of the compounds in the container, those of compounds over the maximum cut
     among their buildings, and the graph of all pieces."""
@@ -165,7 +165,7 @@ def build_pieces(compounds: pd.DataFrame, buildings: pd.DataFrame | None, rules:
         if hh[i] <= rules.max_households or b is None or len(b) < 2 or shapely.get_dimensions(geoms[i]) < 2:
             out_c.append(cid), out_b.append(None), out_h.append(hh[i]), out_t.append(cterr[i]), out_xy.append(cxy[i])
             continue
-        bids, bhh, bterr, bxy, more = _compound_buildings(cid, int(hh[i]), geoms[i], cterr[i], b, rules)
+        bids, bhh, bterr, bxy, more = _compound_buildings(cid, int(hh[i]), geoms[i], cterr[i], b, rules=rules)
         notes.extend(Violation(rule="compound_split", kind="oversize_building", community_code=community_code,
                                detail=n) for n in more)
         buildings_of[cid] = np.arange(len(out_c), len(out_c) + len(bids))
@@ -211,7 +211,7 @@ def contract(g: UnitGraph, member: np.ndarray, k: int) -> UnitGraph:
     return UnitGraph(w.astype(np.int64), xy, nbrs, g.area, areas, perims)
 
 
-def build_units(p: Pieces, rules: Rules, rng: np.random.Generator,
+def build_units(p: Pieces, *, rules: Rules, rng: np.random.Generator,
                 previous_buildings: dict[str, dict[str, str]] | None = None, flexible: bool = False,
                 seconds: float = 1.0) -> tuple[list[Unit], np.ndarray, UnitGraph]:
     """Units of one community from its pieces: whole compounds, and compounds over the maximum
@@ -231,7 +231,7 @@ def build_units(p: Pieces, rules: Rules, rng: np.random.Generator,
             lab = np.arange(len(idx))
         else:
             g = p.graph.subgraph(idx)
-            lab = _groups_from_current(bids, hh, (previous_buildings or {}).get(cid), rules, g)
+            lab = _groups_from_current(bids, hh, (previous_buildings or {}).get(cid), g, rules=rules)
         if lab is None:
             comp = component_labels(g.nbrs)
             lab = np.zeros(len(idx), np.int64)
@@ -239,8 +239,8 @@ def build_units(p: Pieces, rules: Rules, rng: np.random.Generator,
             for c in range(int(comp.max()) + 1):
                 sub_idx = np.flatnonzero(comp == c)
                 sub = g.subgraph(sub_idx)
-                found = _grid_sized(sub, rules, rng, seconds) if int(comp.max()) == 0 else None
-                lab_k = found if found is not None else _split_solve(sub, rules, rng)
+                found = _grid_sized(sub, rules=rules, rng=rng, seconds=seconds) if int(comp.max()) == 0 else None
+                lab_k = found if found is not None else _split_solve(sub, rules=rules, rng=rng)
                 lab[sub_idx] = lab_k[0] + base
                 base += lab_k[1]
         for r in np.unique(lab):
