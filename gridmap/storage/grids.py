@@ -98,6 +98,7 @@ def partition_inputs(conn: Connection, scope: str, code: str) -> dict[str, gpd.G
         .join_from(building, compound, k.id == b.compound_id).join(community, c.code == k.community_code)
         .where(in_scope).order_by(b.id))
     area = select(gfunc.ST_Union(c.geom)).where(in_scope).scalar_subquery()
+    # In id order: the engine's result depends on the barriers' order, which must not change between imports.
     barriers = read_geoframe(conn, select(barrier.c.kind, barrier.c["class"], barrier.c.geom.label("geometry"))
-                             .where(gfunc.ST_Intersects(barrier.c.geom, area)))
+                             .where(gfunc.ST_Intersects(barrier.c.geom, area)).order_by(barrier.c.id))
     return {"communities": communities, "compounds": compounds, "buildings": buildings, "barriers": barriers}
