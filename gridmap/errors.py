@@ -113,3 +113,20 @@ class Unauthorized(GridmapError):
     """An API key that is missing where required, unknown or revoked."""
 
     code = "unauthorized"
+
+
+class PublishRefused(PlanError):
+    """A plan that may not be published yet (grids without a head, violations without a proved
+    reason); ``readiness`` holds the lists. ``--force --reason`` overrides it."""
+
+    code = "publish_refused"
+
+    def __init__(self, detail: str, readiness: object = None) -> None:
+        super().__init__(detail)
+        self.readiness = readiness
+
+
+class GenerationConflict(PlanError):
+    """Another publish or rollback changed the current generation since the caller looked."""
+
+    code = "generation_conflict"

@@ -35,12 +35,25 @@ def test_import_partition_publish_lookup_export(cli_env: str, tmp_path: Path) ->
     assert "committed (0 rows changed)" in invoke("import", str(path))
     out = invoke("partition", "--street", "320214050", "--plan", "p1", "--workers", "1")
     assert "draft written" in out
-    assert '"plan": "p1"' in invoke("publish", "p1")
+    refused = failing("publish", "p1")  # tiny's roster has no grid head in community ...002
+    assert "publish_refused" in refused and "320214050002001" in refused and "--force --reason" in refused
+    assert "gridmap assign --plan p1 --street 320214050" in refused
+    assert '"plan": "p1"' in invoke("publish", "p1", "--force", "--reason", "CLI test: the roster lacks heads")
     card = json.loads(invoke("lookup", "--lon", "120.3025", "--lat", "31.5025", "--crs", "wgs84", "--json"))
     assert card["grid"]["code"].startswith("320214050001")
+    generations = json.loads(invoke("generations", "--json"))
+    assert [(g["plan"], g["kind"], g["forced"], g["reason"]) for g in generations] == [
+        ("p1", "publish", True, "CLI test: the roster lacks heads")]
     exported = tmp_path / "out.gpkg"
     assert "grids" in invoke("export", str(exported), "--plan", "p1")
-    assert "committed (0 rows changed)" in invoke("import", str(exported))
+    assert "is published" in failing("import", str(exported))  # a grids layer never writes a published plan
+    again = invoke("import", str(exported), "--plan", "p1-edit")
+    assert "draft plan) p1-edit" in again and "committed" in again
+    listed = {p["name"]: p for p in json.loads(invoke("plans", "--json"))}
+    assert listed["p1"]["status"] == "published" and listed["p1"]["generations"] == [1]
+    assert (listed["p1-edit"]["status"], listed["p1-edit"]["source"], listed["p1-edit"]["grids"]) == \
+        ("draft", "import", listed["p1"]["grids"])
+    assert "import" in invoke("plans", "p1-edit")
 
 
 def failing(*args: str) -> str:

@@ -88,13 +88,13 @@ def load_map_data(conn: Connection, folder: Path) -> None:
     conn.execute(text("""INSERT INTO party_org (id, name, level, parent_id, plan, grid_code, secretary_staff_id)
                          VALUES ('P2', '新光社区第1网格党支部', 'grid_branch', 'P1', :p, :g1, 'S1')"""),
                  {"p": PLAN, "g1": G1})
-    conn.execute(text("""INSERT INTO grid_member (plan, grid_code, compound_id, households) VALUES
-                         (:p, :g1, 'C1', 250), (:p, :g2, 'C2', 410), (:p, :g3, 'C3', 650)"""),
-                 {"p": PLAN, "g1": G1, "g2": G2, "g3": G3})
+    members = conn.execute(text("SELECT grid_code, compound_id, building_id, households FROM grid_member "
+                                "WHERE plan = :p ORDER BY grid_code"), {"p": PLAN}).all()
+    assert [tuple(m) for m in members] == [(G1, "C1", None, 250), (G2, "C2", None, 410), (G3, "C3", None, 650)]
     conn.execute(text("""INSERT INTO officer_link (staff_id, agency, compound_id) VALUES
                          ('S3', 'police', 'C1'), ('S3', 'police', 'C2'), ('S3', 'police', 'C3'),
                          ('S4', 'urban_management', 'C1'), ('S5', 'market_regulation', 'C1')"""))
-    publish(conn, PLAN)
+    publish(conn, PLAN, force=True, reason="test: grids G2 and G3 have no head")
 
 
 @pytest.fixture

@@ -125,11 +125,12 @@ def grids(split_col: int = 2) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
 
 
 def partition(conn: Connection, plan: str = "p1", split_col: int = 2, publish: bool = True) -> None:
-    """Write a partitioned plan (as the partition workflow does) and publish it."""
+    """Write a partitioned plan (as the partition workflow does) and publish it before staffing
+    (forced: these tests staff the current generation)."""
     gdf, members = grids(split_col)
     write_plan(conn, plan, gdf, members, [COMM1, COMM2], report={})
     if publish:
-        plans.publish(conn, plan)
+        plans.publish(conn, plan, force=True, reason="test: staffed after publishing")
 
 
 def staffed(conn: Connection, roster: list[dict] | None = None) -> dict:

@@ -39,7 +39,7 @@ def test_demo_street_is_staffed_by_rule(conn: Connection, demo_file: Path) -> No
     """Every rule holds or gave way with a named gap; a second run keeps every link."""
     import_file(conn, demo_file)
     one_grid_per_community(conn, "demo")
-    plans.publish(conn, "demo")
+    plans.publish(conn, "demo", force=True, reason="test: staffed after publishing")
     t0 = time.perf_counter()
     result = assign_scope(conn, "street", STREET, time_limit=5.0)
     elapsed = time.perf_counter() - t0

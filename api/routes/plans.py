@@ -1,17 +1,23 @@
-"""Planner endpoints: partition a draft plan, publish it, read its report."""
+"""Planner endpoints: partition a draft plan, publish it, read its report; list and roll back generations."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Header, Response
 from pydantic import BaseModel, Field
 
 from api.deps import ConnDep, require
+from api.routes.staffing import ActorDep
+from gridmap.errors import InvalidInput
 from gridmap.storage import plans
 from gridmap.services.workflows import partition_plan, plan_report, scope_of
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"], dependencies=[Depends(require("planner"))])
+generations = APIRouter(prefix="/v1/generations", tags=["plans"])
+
+IfMatch = Annotated[str | None, Header(description='the current generation\'s ETag, e.g. "generation-current-v3"')]
 
 
 class PartitionRequest(BaseModel):
@@ -26,6 +32,24 @@ class PartitionRequest(BaseModel):
     locked: list[str] = Field(default_factory=list, max_length=100_000)
 
 
+class PublishRequest(BaseModel):
+    """Publish anyway (``force`` with a ``reason``), and the current generation the caller saw."""
+
+    force: bool = Field(default=False, description="publish although grids lack a head or rules gave way "
+                                                   "without a proved reason (needs reason)")
+    reason: str | None = Field(default=None, max_length=2000, description="why; recorded on the generation")
+    generation: int | None = Field(default=None, ge=0, description="id of the current generation the caller "
+                                   "saw (0: none); a different one is a 409 conflict. Or send If-Match.")
+
+
+class RollbackRequest(BaseModel):
+    """Which earlier generation to make current again (default: the one before the last publish)."""
+
+    to: int | None = Field(default=None, ge=1, description="generation id to restore")
+    reason: str | None = Field(default=None, max_length=2000, description="why; recorded on the new generation")
+    generation: int | None = Field(default=None, ge=0, description="id of the current generation the caller saw")
+
+
 @router.post("/{plan}/partition")
 def partition(plan: str, body: PartitionRequest, conn: ConnDep) -> dict:
     """Partition into draft ``plan`` and return the report (planner role)."""
@@ -36,12 +60,63 @@ def partition(plan: str, body: PartitionRequest, conn: ConnDep) -> dict:
 
 
 @router.post("/{plan}/publish")
-def publish(plan: str, conn: ConnDep) -> dict:
-    """Make ``plan`` the current generation; lookups switch at once (planner role)."""
-    return plans.publish(conn, plan)
+def publish(plan: str, conn: ConnDep, actor: ActorDep, response: Response, if_match: IfMatch = None,
+            body: PublishRequest | None = None) -> dict:
+    """Make ``plan`` the current generation: its grids replace those of its communities, every other
+    community keeps its grids, codes and staff; lookups switch at once (planner role).
+
+    Refused (409 ``publish_refused``, listing them) while grids have no grid head or rules gave way
+    without a proved reason, unless ``force`` with a ``reason``; 409 ``generation_conflict`` when
+    another publish got in first (send the generation you saw as ``If-Match`` or ``generation``).
+    """
+    body = body or PublishRequest()
+    result = plans.publish(conn, plan, expected_generation=_seen(body.generation, if_match), created_by=actor,
+                           force=body.force, reason=body.reason)
+    response.headers["ETag"] = plans.generation_etag({"id": result["generation"]})
+    return result
 
 
 @router.get("/{plan}")
 def report(plan: str, conn: ConnDep) -> Annotated[dict, "plan"]:
-    """A plan's status, parameters and partition report (planner role)."""
+    """A plan's status, parameters, communities, generations and partition (or import) report (planner role)."""
     return plan_report(conn, plan)
+
+
+@generations.get("", dependencies=[Depends(require("dispatcher"))])
+def list_generations(conn: ConnDep, response: Response) -> list[dict]:
+    """Every generation, oldest first: its plan, period, how it began (publish or rollback), who and
+    why. The ETag names the current one (send it as If-Match to publish or roll back). Dispatcher role."""
+    response.headers["ETag"] = plans.generation_etag(plans.current_generation(conn))
+    return plans.list_generations(conn)
+
+
+@generations.get("/{generation_id}", dependencies=[Depends(require("dispatcher"))])
+def generation(generation_id: int, conn: ConnDep) -> dict:
+    """One generation with its record (dispatcher role)."""
+    return plans.generation_record(conn, generation_id)
+
+
+@generations.post("/rollback", dependencies=[Depends(require("planner"))])
+def rollback(conn: ConnDep, actor: ActorDep, response: Response, if_match: IfMatch = None,
+             body: RollbackRequest | None = None) -> dict:
+    """Make an earlier generation's plan current again, as a new generation; history is kept (planner role)."""
+    body = body or RollbackRequest()
+    result = plans.rollback(conn, to=body.to, expected_generation=_seen(body.generation, if_match),
+                            created_by=actor, reason=body.reason)
+    response.headers["ETag"] = plans.generation_etag({"id": result["generation"]})
+    return result
+
+
+_ETAG = re.compile(r'^(?:W/)?"generation-current-v(\d+)"$')
+
+
+def _seen(generation: int | None, if_match: str | None) -> int | None:
+    """The current generation the caller saw: the body's, else If-Match's; None when neither says."""
+    if generation is not None or if_match is None or if_match.strip() == "*":
+        return generation
+    for part in if_match.split(","):
+        found = _ETAG.match(part.strip())
+        if found:
+            return int(found[1])
+    raise InvalidInput(f'If-Match {if_match.strip()} is not a generation ETag (e.g. "generation-current-v3"); '
+                       "GET /v1/generations for the current one")

@@ -73,6 +73,14 @@ class Assignment:
         """The gaps of one kind."""
         return self.gaps[self.gaps["kind"] == kind]
 
+    def grids_without_head(self) -> list[str]:
+        """Codes of the grids no open grid-head post names (reported as a gap or not)."""
+        if self.grids.empty:
+            return []
+        posts = self.posts
+        headed = set(posts.loc[posts["role"] == "grid_head", "grid_code"]) if len(posts) else set()
+        return [str(c) for c in self.grids["code"] if c not in headed]
+
     def report(self) -> dict:
         """Counts in the style of the source reports (大工委, 大党委, 网格党支部, 1+5+N, 5–6 compounds)."""
         level = self.party_orgs["level"].value_counts()
@@ -93,7 +101,8 @@ class Assignment:
             "uncovered_compounds": int(self.gaps_of("uncovered_compound")["compound_id"].nunique()),
             "overloaded_officers": int(self.gaps_of("officer_overloaded")["staff_id"].nunique()),
             "street_fallbacks": len(self.gaps_of("street_fallback")),
-            "grids_without_head": len(self.gaps_of("grid_without_head")),
+            # What the posts say, not the gaps of the last run: a plan never staffed has no gaps.
+            "grids_without_head": len(self.grids_without_head()),
             "roles_unfilled": len(self.gaps_of("role_unfilled")),
             "grid_branches_without_secretary": int(
                 (self.party_orgs["level"].eq("grid_branch") & self.party_orgs["secretary_staff_id"].isna()).sum()

@@ -28,6 +28,8 @@ COMMANDS = {
     "export": data.export_cmd,
     "partition": plans.partition_cmd,
     "publish": plans.publish_cmd,
+    "rollback": plans.rollback_cmd,
+    "generations": plans.generations_cmd,
     "plans": plans.plans_cmd,
     "lookup": lookup.lookup_cmd,
     "assign": staffing.assign_cmd,

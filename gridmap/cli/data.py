@@ -18,12 +18,16 @@ def import_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="check and count, write nothing")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="refuse every building outside its compound "
                                          "(and every other warning)")] = False,
+    plan: Annotated[Optional[str], typer.Option(help="draft plan for the file's grids layer "
+                                                     "(default: its plan column)")] = None,
 ) -> None:
     """Import an interchange file in one transaction (nothing is written if anything is wrong).
 
     Every problem is listed at once: layer, feature, column, value and what is
     wrong. A building outside its own compound by up to GRIDMAP_BUILDING_TOLERANCE_M
     (150 m) is imported with a warning; farther, or with --strict, it is refused.
+    A grids layer becomes a draft plan (never the published one): members from
+    geometry, checked by the partition rules, reported as a partition is.
     """
     from gridmap.interchange.checks import CheckOptions
     from gridmap.storage.load import import_file
@@ -36,7 +40,7 @@ def import_cmd(
         try:
             with console.status(f"importing {file} ..."):
                 with engine().begin() as conn:
-                    report = import_file(conn, file, crs=crs, commit=not dry_run, options=options)
+                    report = import_file(conn, file, crs=crs, commit=not dry_run, options=options, grids_plan=plan)
         except InvalidFile as exc:
             if not exc.issues:
                 raise
@@ -46,6 +50,10 @@ def import_cmd(
         for name, c in report.layers.items():
             table.add_row(name, str(c.inserted), str(c.updated), str(c.unchanged))
         out.print(table)
+        for name, p in report.plans.items():
+            out.print(f"grids layer → 草稿方案 (draft plan) {name}: {p['grids']} grids in {p['communities']} "
+                      f"communities, {p['members']} members from geometry, {p['violations']} violations "
+                      f"({p['unproved']} without a proved reason); report: gridmap plans {name}")
         for r in report.repairs:
             console.print(f"[yellow]repaired[/] {r.layer} {r.feature}: {r.reason}")
         print_issues(report.warnings, report.omitted_warnings, title="警告 warnings (imported)")

@@ -22,7 +22,7 @@ def demo(
     port: Annotated[int, typer.Option(help="port to serve on")] = 8000,
     serve: Annotated[bool, typer.Option(help="start the server at the end")] = True,
 ) -> None:
-    """Start the database, import the demo district, partition, publish, staff it and serve."""
+    """Start the database, import the demo district, partition, staff, publish and serve."""
     from gridmap.storage import connect_url, migrate, plans
     from gridmap.storage.load import import_file
 
@@ -38,10 +38,10 @@ def demo(
         with eng.begin() as conn:
             published = plans.plan_status(conn, DEMO_PLAN) in ("published", "retired")
         if not published:
-            _partition_and_publish(eng, district)
+            _partition_staff_and_publish(eng, district)
         else:
             out.print(f"plan {DEMO_PLAN} already published; keeping it")
-        _staff(eng, district)
+            _staff(eng, district)
         if serve:
             import uvicorn
 
@@ -53,7 +53,8 @@ def demo(
     run(go)
 
 
-def _partition_and_publish(eng, district: str) -> None:
+def _partition_staff_and_publish(eng, district: str) -> None:
+    """Partition a draft, staff it (a plan is published only when every grid has a head), publish."""
     from gridmap.storage import plans
     from gridmap.services.workflows import partition_plan
 
@@ -65,18 +66,22 @@ def _partition_and_publish(eng, district: str) -> None:
             result = partition_plan(conn, "district", district, DEMO_PLAN, workers=2,
                                     progress=lambda n: bar.advance(task, n),
                                     on_total=lambda n: bar.update(task, total=n))
-            plans.publish(conn, DEMO_PLAN)
     s = result["summary"]
     out.print(f"partitioned {s.get('communities')} communities into {s.get('grids')} grids "
-              f"({s.get('share_within_bounds', 0):.1%} within bounds); published as {DEMO_PLAN}")
+              f"({s.get('share_within_bounds', 0):.1%} within bounds)")
+    _staff(eng, district, plan=DEMO_PLAN)
+    with eng.begin() as conn:
+        published = plans.publish(conn, DEMO_PLAN, created_by="gridmap demo")
+    out.print(f"published {DEMO_PLAN} as generation {published['generation']}")
 
 
-def _staff(eng, district: str) -> None:
-    """Staff the demo district's grids by rule and print the counts."""
+def _staff(eng, district: str, plan: str | None = None) -> None:
+    """Staff the demo district's grids (of ``plan``, default the current generation's) by rule."""
     from gridmap.services.workflows import assign_scope
 
     with console.status("assigning staff ...") as status, eng.begin() as conn:
-        result = assign_scope(conn, "district", district, progress=lambda stage: status.update(f"{stage} staff ..."))
+        result = assign_scope(conn, "district", district, plan=plan,
+                              progress=lambda stage: status.update(f"{stage} staff ..."))
     r = result["report"]
     out.print(f"staffed {r['grids']} grids: {r['grid_branches']} grid party branches, "
               f"{sum(r['officers_by_agency'].values())} officers on {r['compounds']} compounds, "

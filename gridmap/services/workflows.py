@@ -104,8 +104,12 @@ def assign_scope(
     """Staff the grids of a scope in ``plan`` (default: the current generation's) and store it.
 
     Still-valid posts and officer links are kept (the stored assignment is the
-    engine's ``current``); the write is one savepoint. ``progress`` hears the
-    stage: 'reading', 'assigning', 'writing'. Returns the counts report, the
+    engine's ``current``); the write is one savepoint. Officer links belong to
+    compounds, not to a plan, and lookups answer with them at once: staffing a
+    draft while another plan is current keeps every open link and only links
+    compounds without an officer (staff the current generation after publishing
+    to re-balance officers). ``progress`` hears
+    the stage: 'reading', 'assigning', 'writing'. Returns the counts report, the
     gaps and what was written.
     """
     from gridmap.assign import assign_staff, validate
@@ -129,8 +133,10 @@ def assign_scope(
     violations = [asdict(v) for v in validate(result)]
     step("writing")
     record = {"scope": scope, "code": code, "report": report, "violations": violations}
+    live = base is None or base == plan
     written = staffing.write_assignment(conn, plan, result, communities=inputs["communities"],
-                                        streets=inputs["streets"], changed_by=changed_by, record=record)
+                                        streets=inputs["streets"], changed_by=changed_by, record=record,
+                                        relink=live)
     return {"plan": plan, "scope": scope, "code": code, "report": report, "gaps": _records(result.gaps),
             "violations": violations, "written": written}
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+
 import geopandas as gpd
 import pandas as pd
 import shapely
 from geoalchemy2 import functions as gfunc
 from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from gridmap.domain import STORAGE_EPSG
+from gridmap.errors import InvalidFile, PlanError
 from gridmap.storage.export import read_layer
-from gridmap.storage.plans import ensure_plan
+from gridmap.storage.plans import cover_communities, ensure_plan, plan_status
 from gridmap.storage.query import bulk_insert, jsonb, read_frame, read_geoframe
 from gridmap.storage.schema import barrier, building, community, compound, grid, grid_member, plan as plan_table
 
@@ -31,29 +36,51 @@ def write_plan(
 ) -> int:
     """Replace the grids of ``communities`` in draft ``plan`` with ``grids``; returns grids written.
 
-    Runs in a savepoint: a failure leaves the plan as it was.
+    The plan then covers ``communities`` (publishing replaces exactly the communities a plan
+    covers). The report's per-community lists (``violations``, ``communities``) keep the
+    entries of the plan's other communities. Runs in a savepoint: a failure leaves the plan
+    as it was.
     """
     with conn.begin_nested():
         ensure_plan(conn, plan, params=params)
         conn.execute(delete(grid).where((grid.c.plan == plan) & grid.c.community_code.in_(list(communities))))
         _insert_grids(conn, plan, grids)
         _insert_members(conn, plan, members)
+        cover_communities(conn, plan, list(communities))
         p = plan_table.c
+        stored = conn.execute(select(p.report).where(p.name == plan)).scalar() or {}
         conn.execute(update(plan_table).where(p.name == plan)
-                     .values(report=p.report.op("||")(jsonb(report)), params=p.params.op("||")(jsonb(params or {}))))
+                     .values(report=jsonb(merge_report(stored, report, communities=communities)),
+                             params=p.params.op("||")(jsonb(params or {}))))
     return len(grids)
+
+
+#: Report entries that belong to one community each (``community_code``).
+PER_COMMUNITY = ("violations", "communities")
+
+
+def merge_report(stored: dict, new: dict, *, communities: list[str]) -> dict:
+    """``new`` over ``stored``; per-community lists keep the entries of other communities."""
+    inside = set(communities)
+    out = {**stored, **new}
+    for key in PER_COMMUNITY:
+        if key in new:
+            kept = [e for e in stored.get(key) or [] if e.get("community_code") not in inside]
+            out[key] = kept + list(new[key] or [])
+    return out
 
 
 def _insert_grids(conn: Connection, plan: str, grids: gpd.GeoDataFrame) -> None:
     if grids.empty:
         return
     wkb = shapely.to_wkb(grids.geometry.values, hex=True, output_dimension=2)
-    values = [(plan, r.code, r.name, r.community_code, int(r.households), w)
-              for r, w in zip(grids.itertuples(), wkb)]
+    attrs = grids["attrs"] if "attrs" in grids else [{}] * len(grids)
+    values = [(plan, r.code, r.name, r.community_code, int(r.households), json.dumps(a or {}, ensure_ascii=False), w)
+              for r, a, w in zip(grids.itertuples(), attrs, wkb)]
     geom = f"ST_Multi(ST_SetSRID(ST_GeomFromWKB(decode(%s, 'hex')), {STORAGE_EPSG}))"
     # The statement-level trigger of migration 0003 subdivides each page of grids in one query.
-    bulk_insert(conn, grid, ("plan", "code", "name", "community_code", "households", "geom"), values,
-                template=f"(%s, %s, %s, %s, %s, {geom})", page_size=1000)
+    bulk_insert(conn, grid, ("plan", "code", "name", "community_code", "households", "attrs", "geom"), values,
+                template=f"(%s, %s, %s, %s, %s, CAST(%s AS jsonb), {geom})", page_size=1000)
 
 
 def _insert_members(conn: Connection, plan: str, members: pd.DataFrame) -> None:
@@ -85,8 +112,11 @@ def read_members(conn: Connection, plan: str) -> pd.DataFrame:
 
 def partition_inputs(conn: Connection, scope: str, code: str) -> dict[str, gpd.GeoDataFrame]:
     """Communities, compounds, buildings and barriers of a district, street or community."""
+    return _inputs(conn, SCOPE_COLUMN[scope] == code)
+
+
+def _inputs(conn: Connection, in_scope: ColumnElement[bool], *, barriers: bool = True) -> dict[str, gpd.GeoDataFrame]:
     c, k, b = community.c, compound.c, building.c
-    in_scope = SCOPE_COLUMN[scope] == code
     communities = read_geoframe(conn, select(
         c.code, func.coalesce(c.attrs["short_name"].astext, c.name).label("name"), c.kind, c.street_code,
         c.geom.label("geometry")).where(in_scope).order_by(c.code))
@@ -97,8 +127,45 @@ def partition_inputs(conn: Connection, scope: str, code: str) -> dict[str, gpd.G
         b.id, b.compound_id, b.households, b.geom.label("geometry"))
         .join_from(building, compound, k.id == b.compound_id).join(community, c.code == k.community_code)
         .where(in_scope).order_by(b.id))
-    area = select(gfunc.ST_Union(c.geom)).where(in_scope).scalar_subquery()
-    # In id order: the engine's result depends on the barriers' order, which must not change between imports.
-    barriers = read_geoframe(conn, select(barrier.c.kind, barrier.c["class"], barrier.c.geom.label("geometry"))
-                             .where(gfunc.ST_Intersects(barrier.c.geom, area)).order_by(barrier.c.id))
-    return {"communities": communities, "compounds": compounds, "buildings": buildings, "barriers": barriers}
+    out = {"communities": communities, "compounds": compounds, "buildings": buildings}
+    if barriers:
+        area = select(gfunc.ST_Union(c.geom)).where(in_scope).scalar_subquery()
+        # In id order: the engine's result depends on the barriers' order, which must not change between imports.
+        out["barriers"] = read_geoframe(conn, select(barrier.c.kind, barrier.c["class"],
+                                                     barrier.c.geom.label("geometry"))
+                                        .where(gfunc.ST_Intersects(barrier.c.geom, area)).order_by(barrier.c.id))
+    return out
+
+
+def write_drawn_plan(conn: Connection, plan: str, grids: gpd.GeoDataFrame, *, source: str) -> dict:
+    """Grids drawn elsewhere (an import file's grids layer) as draft ``plan``: members derived from
+    geometry, checked by the engine's rules, stored with a report like a partition's.
+
+    Replaces the plan's grids of the communities the layer covers; refused (PlanError) for a
+    published or retired plan. Returns the summary and the violation counts.
+    """
+    from gridmap.partition.drawn import check_drawn
+    from gridmap.partition.rules import DEFAULT_RULES
+    from gridmap.publishing import unproved
+
+    codes = sorted(set(grids["community_code"].astype(str)))
+    inputs = _inputs(conn, community.c.code.in_(codes), barriers=False)
+    unknown = sorted(set(codes) - set(inputs["communities"]["code"]))
+    if unknown:
+        raise InvalidFile(f"{source}: layer grids names communities that are not stored: {unknown[:10]}; "
+                          "import the communities layer first")
+    status = plan_status(conn, plan)
+    if status in ("published", "retired"):
+        raise PlanError(f"{source}: layer grids is plan {plan!r}, which is {status}: a grids layer only ever "
+                        f"writes a draft; import it as a new one (gridmap import FILE --plan NAME)")
+    drawn = check_drawn(inputs["communities"], inputs["compounds"], inputs["buildings"], grids,
+                        rules=DEFAULT_RULES)
+    result = drawn.result
+    violations = [asdict(v) for v in result.violations]
+    report = {"summary": result.summary(), "base_plan": None, "source": "import", "file": source,
+              "communities": json.loads(result.community_report.to_json(orient="records", force_ascii=False)),
+              "violations": violations, "notes": drawn.notes}
+    params = {"source": "import", "file": source, "rules": {k: asdict(v) for k, v in DEFAULT_RULES.items()}}
+    write_plan(conn, plan, result.grids, result.members, codes, report, params=params)
+    return {"plan": plan, "grids": len(result.grids), "communities": len(codes), "members": len(result.members),
+            "violations": len(violations), "unproved": len(unproved(violations)), "notes": len(drawn.notes)}

@@ -27,7 +27,7 @@ from gridmap.interchange import Interchange, Repair, read_interchange
 from gridmap.interchange.checks import CONTEXT_COLUMNS, CheckOptions, Stored, Wanted
 from gridmap.interchange.issues import Issue
 from gridmap.storage.query import execute_values_sql, read_geoframe
-from gridmap.storage.schema import PARTY_LEVELS, community, plan as plan_table
+from gridmap.storage.schema import PARTY_LEVELS, community
 from gridmap.storage.tables import TABLE_MAPS, TableMap
 
 LOAD_ORDER = ("districts", "streets", "communities", "compounds", "buildings", "barriers",
@@ -52,6 +52,7 @@ class ImportReport:
     repairs: list[Repair] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)  # accepted, but named (e.g. a building off its compound)
     omitted_warnings: int = 0  # warnings beyond the listed ones
+    plans: dict[str, dict] = field(default_factory=dict)  # draft plans written from a grids layer
 
     def changed(self) -> int:
         return sum(c.inserted + c.updated for c in self.layers.values())
@@ -90,15 +91,17 @@ def import_file(
     commit: bool = True,
     progress: Callable[[str, int], None] | None = None,
     options: CheckOptions | None = None,
+    grids_plan: str | None = None,
 ) -> ImportReport:
     """Check and write every layer of ``path``; nothing is written if anything fails.
 
     Runs inside a savepoint of the caller's transaction; ``commit=False`` rolls it
     back after counting (a dry run). ``options`` sets the tolerances of the
-    cross-layer checks (default: 150 m for buildings, 1 m² for boundaries).
+    cross-layer checks (default: 150 m for buildings, 1 m² for boundaries). A grids
+    layer becomes draft plans (its ``plan`` column, or ``grids_plan`` for all of it).
     """
     data = read_interchange(path, crs=crs, stored=lambda want: stored_context(conn, want), options=options)
-    return write_interchange_data(conn, data, commit=commit, progress=progress)
+    return write_interchange_data(conn, data, commit=commit, progress=progress, grids_plan=grids_plan)
 
 
 def write_interchange_data(
@@ -107,6 +110,7 @@ def write_interchange_data(
     *,
     commit: bool = True,
     progress: Callable[[str, int], None] | None = None,
+    grids_plan: str | None = None,
 ) -> ImportReport:
     """Upsert the layers of ``data`` in dependency order, all or nothing."""
     report = ImportReport(source=data.source, committed=False, repairs=list(data.repairs),
@@ -117,11 +121,12 @@ def write_interchange_data(
             df = data.layers.get(name)
             if df is None:
                 continue
-            if name == "grids":
-                _ensure_plans(conn, df)
             if name == "party_orgs":
                 df = df.sort_values("level", key=lambda s: s.map(PARTY_LEVELS.index))
-            report.layers[name] = _upsert(conn, TABLE_MAPS[name], df)
+            if name == "grids":
+                report.layers[name], report.plans = _write_grid_plans(conn, df, source=data.source, plan=grids_plan)
+            else:
+                report.layers[name] = _upsert(conn, TABLE_MAPS[name], df)
             if progress:
                 progress(name, len(df))
     except (IntegrityError, psycopg2.IntegrityError) as exc:
@@ -151,9 +156,23 @@ def _integrity_text(exc: Exception) -> str:
     return f"layer {layer}: {getattr(diag, 'message_primary', '')} ({detail})"
 
 
-def _ensure_plans(conn: Connection, grids: pd.DataFrame) -> None:
-    for plan in sorted(grids["plan"].astype(str).unique()):
-        conn.execute(postgresql.insert(plan_table).values(name=plan).on_conflict_do_nothing())
+def _write_grid_plans(conn: Connection, grids: gpd.GeoDataFrame, *, source: str,
+                      plan: str | None) -> tuple[LayerCount, dict]:
+    """A grids layer is a draft plan per value of its ``plan`` column (or all of it ``plan``),
+    members derived and rules checked as a partition's (:func:`gridmap.storage.grids.write_drawn_plan`);
+    never written into a published or retired plan, never into the current generation."""
+    from gridmap.storage.grids import write_drawn_plan
+
+    if plan is not None:
+        grids = grids.assign(plan=plan)
+    stored = {"code", "name", "community_code", "households", "plan", "geometry", "carried_from"}
+    extra = [c for c in grids.columns if c not in stored]
+    grids = grids.assign(attrs=[{c: _plain(v) for c, v in zip(extra, values) if _plain(v) is not None}
+                                for values in grids[extra].itertuples(index=False)] if extra else [{}] * len(grids))
+    plans = {}
+    for plan, part in grids.groupby(grids["plan"].astype(str), sort=True):
+        plans[plan] = write_drawn_plan(conn, plan, part.reset_index(drop=True), source=source)
+    return LayerCount(inserted=len(grids)), plans
 
 
 def _upsert(conn: Connection, tmap: TableMap, df: pd.DataFrame) -> LayerCount:

@@ -46,6 +46,8 @@ metadata = MetaData(naming_convention=NAMING)
 PARTY_LEVELS = ("street_committee", "community_committee", "grid_branch", "building_group",
                 "member_household")
 PLAN_STATUSES = ("draft", "published", "retired")
+#: How a generation began: a plan published, or an earlier generation's plan made current again.
+GENERATION_KINDS = ("publish", "rollback")
 KEY_ROLES = ("dispatcher", "planner", "admin")
 
 
@@ -215,15 +217,35 @@ plan = Table(
     _one_of("plan", "status", PLAN_STATUSES),
 )
 
-# A generation is a published plan with the period it was current (mapit style).
+# The communities a plan covers (its own grids; publishing replaces exactly these communities).
+plan_community = Table(
+    "plan_community", metadata,
+    Column("plan", Text, ForeignKey("plan.name", ondelete="CASCADE"), primary_key=True),
+    Column("community_code", String(12), ForeignKey("community.code"), primary_key=True),
+)
+
+# A generation is a period in which one complete plan was current (mapit style). A plan may be
+# current in several generations (a rollback opens a new one on an earlier plan); history is kept.
 generation = Table(
     "generation", metadata,
     Column("id", Integer, primary_key=True),
-    Column("plan", Text, ForeignKey("plan.name"), nullable=False, unique=True),
+    Column("plan", Text, ForeignKey("plan.name"), nullable=False),
     Column("valid_from", DateTime(timezone=True), nullable=False),
     Column("valid_to", DateTime(timezone=True)),
+    Column("kind", Text, nullable=False, server_default=text("'publish'")),
+    Column("previous_id", Integer, ForeignKey("generation.id")),  # the generation it replaced
+    Column("restores_id", Integer, ForeignKey("generation.id")),  # a rollback: the publish it restores
+    Column("created_by", Text),
+    Column("reason", Text),
+    Column("forced", Boolean, nullable=False, server_default=text("false")),
+    Column("record", JSONB, nullable=False, server_default=text("'{}'")),
     CheckConstraint(literal_column("valid_to").is_(None) | (literal_column("valid_to") > literal_column("valid_from")),
                     name="generation_check"),
+    _one_of("generation", "kind", GENERATION_KINDS),
+    CheckConstraint((literal_column("kind") == "rollback") == literal_column("restores_id").is_not(None),
+                    name="generation_check1"),
+    # A forced publish (rules overridden) always says why.
+    CheckConstraint(~literal_column("forced") | literal_column("reason").is_not(None), name="generation_check2"),
     # Periods never overlap. Alembic's autogenerate does not compare exclusion constraints;
     # tests/test_schema.py compares this one with the migrated database's.
     ExcludeConstraint((func.tstzrange(literal_column("valid_from"), literal_column("valid_to")), "&&"),
@@ -231,6 +253,7 @@ generation = Table(
     # At most one current generation: a unique index over a constant, for the open rows only.
     Index("generation_one_current", literal_column("(true)"), unique=True,
           postgresql_where=literal_column("valid_to").is_(None)),
+    Index("generation_plan_idx", "plan"),
 )
 
 grid = Table(

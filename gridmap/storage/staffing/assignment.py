@@ -116,8 +116,12 @@ def write_assignment(
     streets: pd.DataFrame,
     changed_by: str,
     record: dict | None = None,
+    relink: bool = True,
 ) -> dict:
     """Write ``result`` for the communities it was computed for, all in one savepoint.
+
+    Officer links are live whatever the plan; ``relink=False`` (staffing a draft) keeps every
+    open link and only links compounds that have no officer of an agency.
 
     ``streets.whole`` marks streets entirely in scope: only there are the
     street pools' officer-only posts closed. ``record`` (report, scope) is
@@ -131,7 +135,8 @@ def write_assignment(
         orgs = _write_orgs(conn, plan, result.party_orgs, communities=codes)
         posts = _write_posts(conn, plan, result.posts, communities=codes, whole_streets=whole, now=now,
                              changed_by=changed_by)
-        links = _write_links(conn, result.officer_links, communities=codes, now=now, changed_by=changed_by)
+        links = _write_links(conn, result.officer_links, communities=codes, now=now, changed_by=changed_by,
+                             relink=relink)
         _write_record(conn, plan, result.gaps, communities=codes, streets=list(streets["code"]),
                       record={**(record or {}), "at": now})
     return {"party_orgs": orgs, "posts": posts, "officer_links": links}
@@ -209,17 +214,18 @@ def _none(value: object) -> object:
 
 
 def _write_links(conn: Connection, links: pd.DataFrame, *, communities: list[str], now: datetime,
-                 changed_by: str) -> dict:
-    """Close open links of the scope's compounds that changed officer or vanished; open the new ones."""
+                 changed_by: str, relink: bool = True) -> dict:
+    """Close open links of the scope's compounds that changed officer or vanished; open the new ones
+    (``relink=False``: close none, open only where a compound has no officer of the agency)."""
     lk, k = officer_link.c, compound.c
     held = read_frame(conn, select(lk.id, lk.staff_id, lk.agency, lk.compound_id)
                       .join_from(officer_link, compound, k.id == lk.compound_id)
                       .where(lk.valid_to.is_(None) & k.community_code.in_(communities)))
     old = {(r["compound_id"], r["agency"]): (r["staff_id"], r["id"]) for r in held.to_dict("records")}
     new = {(r["compound_id"], r["agency"]): r["staff_id"] for r in links.to_dict("records")}
-    close = [lid for key, (sid, lid) in old.items() if new.get(key) != sid]
+    close = [lid for key, (sid, lid) in old.items() if new.get(key) != sid] if relink else []
     opened = [(sid, agency, cid, now, changed_by) for (cid, agency), sid in sorted(new.items())
-              if old.get((cid, agency), (None,))[0] != sid]
+              if old.get((cid, agency), (None,))[0] != sid and (relink or (cid, agency) not in old)]
     _close(conn, officer_link, close, now=now, changed_by=changed_by)
     bulk_insert(conn, officer_link, ("staff_id", "agency", "compound_id", "valid_from", "changed_by"), opened)
     return {"opened": len(opened), "closed": len(close), "kept": len(old) - len(close)}
