@@ -42,7 +42,7 @@ def strict(body: str):
 
 @pytest.fixture(scope="module")
 def demo(engine: Engine, demo_file: Path) -> Iterator[Connection]:
-    """The demo imported, street 320214050 partitioned, published and staffed, in one rolled-back transaction."""
+    """The demo imported, street 320214050 partitioned, staffed and published, in one rolled-back transaction."""
     from gridmap.services.workflows import assign_scope, partition_plan
     from gridmap.storage import plans
     from gridmap.storage.load import import_file
@@ -52,8 +52,8 @@ def demo(engine: Engine, demo_file: Path) -> Iterator[Connection]:
     try:
         import_file(conn, demo_file)
         partition_plan(conn, "street", STREET, PLAN, workers=1)
+        assign_scope(conn, "street", STREET, plan=PLAN, time_limit=5.0)
         plans.publish(conn, PLAN)
-        assign_scope(conn, "street", STREET, time_limit=5.0)
         yield conn
     finally:
         trans.rollback()

@@ -51,6 +51,9 @@ def import_cmd(
             table.add_row(name, str(c.inserted), str(c.updated), str(c.unchanged))
         out.print(table)
         for name, p in report.plans.items():
+            if p["unchanged"]:
+                out.print(f"grids layer: plan {name} unchanged ({p['unchanged']} grids as stored)")
+                continue
             out.print(f"grids layer → 草稿方案 (draft plan) {name}: {p['grids']} grids in {p['communities']} "
                       f"communities, {p['members']} members from geometry, {p['violations']} violations "
                       f"({p['unproved']} without a proved reason); report: gridmap plans {name}")

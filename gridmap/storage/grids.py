@@ -155,6 +155,9 @@ def write_drawn_plan(conn: Connection, plan: str, grids: gpd.GeoDataFrame, *, so
         raise InvalidFile(f"{source}: layer grids names communities that are not stored: {unknown[:10]}; "
                           "import the communities layer first")
     status = plan_status(conn, plan)
+    if status is not None and _unchanged(conn, plan, grids, communities=codes):
+        return {"plan": plan, "grids": 0, "unchanged": len(grids), "communities": len(codes), "members": 0,
+                "violations": 0, "unproved": 0, "notes": 0}
     if status in ("published", "retired"):
         raise PlanError(f"{source}: layer grids is plan {plan!r}, which is {status}: a grids layer only ever "
                         f"writes a draft; import it as a new one (gridmap import FILE --plan NAME)")
@@ -167,5 +170,22 @@ def write_drawn_plan(conn: Connection, plan: str, grids: gpd.GeoDataFrame, *, so
               "violations": violations, "notes": drawn.notes}
     params = {"source": "import", "file": source, "rules": {k: asdict(v) for k, v in DEFAULT_RULES.items()}}
     write_plan(conn, plan, result.grids, result.members, codes, report, params=params)
-    return {"plan": plan, "grids": len(result.grids), "communities": len(codes), "members": len(result.members),
-            "violations": len(violations), "unproved": len(unproved(violations)), "notes": len(drawn.notes)}
+    return {"plan": plan, "grids": len(result.grids), "unchanged": 0, "communities": len(codes),
+            "members": len(result.members), "violations": len(violations), "unproved": len(unproved(violations)),
+            "notes": len(drawn.notes)}
+
+
+def _unchanged(conn: Connection, plan: str, grids: gpd.GeoDataFrame, *, communities: list[str]) -> bool:
+    """Whether ``grids`` are exactly the plan's grids of ``communities`` (codes, names, households
+    and polygons, ring order and orientation aside): re-importing an export changes nothing."""
+    stored = read_grids(conn, plan, community_codes=communities)
+    if len(stored) != len(grids) or set(stored["code"]) != set(grids["code"].astype(str)):
+        return False
+    mine = stored.set_index("code")
+    theirs = grids.assign(code=grids["code"].astype(str)).set_index("code").loc[mine.index]
+    same = (mine["name"] == theirs["name"].astype(str)) & \
+        (mine["households"].astype("int64") == pd.to_numeric(theirs["households"], errors="coerce"))
+    multi = [shapely.MultiPolygon([g]) if g.geom_type == "Polygon" else g
+             for g in shapely.force_2d(theirs.geometry.values)]
+    shapes = shapely.equals_exact(shapely.normalize(mine.geometry.values), shapely.normalize(multi), tolerance=1e-9)
+    return bool(same.all() and shapes.all())

@@ -172,7 +172,8 @@ def _write_grid_plans(conn: Connection, grids: gpd.GeoDataFrame, *, source: str,
     plans = {}
     for plan, part in grids.groupby(grids["plan"].astype(str), sort=True):
         plans[plan] = write_drawn_plan(conn, plan, part.reset_index(drop=True), source=source)
-    return LayerCount(inserted=len(grids)), plans
+    return LayerCount(inserted=sum(p["grids"] for p in plans.values()),
+                      unchanged=sum(p["unchanged"] for p in plans.values())), plans
 
 
 def _upsert(conn: Connection, tmap: TableMap, df: pd.DataFrame) -> LayerCount:
