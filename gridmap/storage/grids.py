@@ -154,16 +154,16 @@ def write_drawn_plan(conn: Connection, plan: str, grids: gpd.GeoDataFrame, *, so
     if unknown:
         raise InvalidFile(f"{source}: layer grids names communities that are not stored: {unknown[:10]}; "
                           "import the communities layer first")
+    drawn = check_drawn(inputs["communities"], inputs["compounds"], inputs["buildings"], grids,
+                        rules=DEFAULT_RULES)
+    result = drawn.result
     status = plan_status(conn, plan)
-    if status is not None and _unchanged(conn, plan, grids, communities=codes):
+    if status is not None and _unchanged(conn, plan, result.grids, result.members, communities=codes):
         return {"plan": plan, "grids": 0, "unchanged": len(grids), "communities": len(codes), "members": 0,
                 "violations": 0, "unproved": 0, "notes": 0}
     if status in ("published", "retired"):
         raise PlanError(f"{source}: layer grids is plan {plan!r}, which is {status}: a grids layer only ever "
                         f"writes a draft; import it as a new one (gridmap import FILE --plan NAME)")
-    drawn = check_drawn(inputs["communities"], inputs["compounds"], inputs["buildings"], grids,
-                        rules=DEFAULT_RULES)
-    result = drawn.result
     violations = [asdict(v) for v in result.violations]
     report = {"summary": result.summary(), "base_plan": None, "source": "import", "file": source,
               "communities": json.loads(result.community_report.to_json(orient="records", force_ascii=False)),
@@ -175,11 +175,19 @@ def write_drawn_plan(conn: Connection, plan: str, grids: gpd.GeoDataFrame, *, so
             "notes": len(drawn.notes)}
 
 
-def _unchanged(conn: Connection, plan: str, grids: gpd.GeoDataFrame, *, communities: list[str]) -> bool:
-    """Whether ``grids`` are exactly the plan's grids of ``communities`` (codes, names, households
-    and polygons, ring order and orientation aside): re-importing an export changes nothing."""
+def _unchanged(conn: Connection, plan: str, grids: gpd.GeoDataFrame, members: pd.DataFrame, *,
+               communities: list[str]) -> bool:
+    """Whether checked ``grids`` and their ``members`` are exactly the plan's of ``communities``
+    (codes, names, households, members and polygons, ring order and orientation aside): then
+    re-importing an export changes nothing."""
     stored = read_grids(conn, plan, community_codes=communities)
     if len(stored) != len(grids) or set(stored["code"]) != set(grids["code"].astype(str)):
+        return False
+    held = read_members(conn, plan)
+    held = held[held["grid_code"].str[:12].isin(communities)]
+    key = ["grid_code", "compound_id", "building_id", "households"]
+    if set(map(tuple, held[key].astype(object).where(held[key].notna(), None).values)) != \
+            set(map(tuple, members[key].astype(object).where(members[key].notna(), None).values)):
         return False
     mine = stored.set_index("code")
     theirs = grids.assign(code=grids["code"].astype(str)).set_index("code").loc[mine.index]
