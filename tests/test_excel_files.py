@@ -136,7 +136,8 @@ def test_cli_batch_output_starts_with_the_bom(scratch_url: str, tmp_path: Path,
     monkeypatch.setenv("GRIDMAP_DATABASE_URL", scratch_url)
     runner = CliRunner()
     for args in (["import", str(write_tiny(tmp_path / "tiny.gpkg"))],
-                 ["partition", "--street", "320214050", "--plan", "p1", "--workers", "1"], ["publish", "p1"]):
+                 ["partition", "--street", "320214050", "--plan", "p1", "--workers", "1"],
+                 ["publish", "p1", "--force", "--reason", "test: lookups only, tiny has no heads"]):
         assert runner.invoke(app, args).exit_code == 0
     rows = tmp_path / "rows.csv"
     rows.write_bytes("id,address\n1,春潮花园1栋1单元\n".encode("gbk"))
