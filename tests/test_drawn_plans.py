@@ -13,6 +13,7 @@ buildings lie in E1 and E2: C3 is split along them. C1's only building lies in W
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import geopandas as gpd
@@ -84,7 +85,7 @@ def test_membership_from_geometry_and_the_engines_checks() -> None:
     assert list(result.grids["name"]) == list(drawn()["name"])  # the file's names are kept
     rules = sorted((v.rule, v.grid_code) for v in result.violations)
     assert rules == [("min_households", E1), ("min_households", E2)]
-    assert all(HAND_DRAWN in v.detail for v in result.violations)
+    assert all(HAND_DRAWN.text in v.detail and v.kind == "unrecorded" for v in result.violations)
     assert result.summary()["compounds_split"] == 1 and result.gaps_m2 < 1 and result.overlaps_m2 < 1
 
 
@@ -97,7 +98,7 @@ def test_gaps_and_compounds_in_no_grid_are_reported() -> None:
     rules = {(v.rule, v.community_code) for v in result.violations}
     assert ("tiling", EAST) in rules and ("membership", EAST) in rules
     assert "C3" not in set(result.members["compound_id"])
-    assert not any(is_proved(v.__dict__) for v in result.violations if v.rule in ("tiling", "membership"))
+    assert not any(is_proved(asdict(v)) for v in result.violations if v.rule in ("tiling", "membership"))
 
 
 def test_a_small_community_drawn_as_one_grid_has_a_proved_reason() -> None:
@@ -109,7 +110,8 @@ def test_a_small_community_drawn_as_one_grid_has_a_proved_reason() -> None:
     data["compounds"].loc[data["compounds"]["id"] == "C3", "households"] = 120
     result = check_drawn(comms, data["compounds"], data["buildings"], one).result
     small = [v for v in result.violations if v.grid_code == E1]
-    assert [v.rule for v in small] == ["min_households"] and "it forms one grid" in small[0].detail
+    assert [(v.rule, v.kind) for v in small] == [("min_households", "small_community")]
+    assert "it forms one grid" in small[0].detail
     assert is_proved(small[0].__dict__)
 
 

@@ -19,14 +19,16 @@ import pandas as pd
 import shapely
 from shapely import STRtree
 
-from gridmap.partition.community import CommunityJob, CommunityOutcome, _why
-from gridmap.partition.crs import metric_crs
+from gridmap.crs import metric_crs_of
+from gridmap.partition.community import _why
+from gridmap.partition.job import CommunityJob, CommunityOutcome
 from gridmap.partition.report import PartitionResult, _close, check_grid, polsby_popper
-from gridmap.partition.rules import Rules, Violation, rules_for
+from gridmap.partition.rules import Reason, Rules, rules_for
 from gridmap.partition.units import building_households
+from gridmap.violations import Violation
 
 #: Why a drawn grid's bounds gave way when counting does not show it unavoidable.
-HAND_DRAWN = "drawn by hand: no reason recorded"
+HAND_DRAWN = Reason("unrecorded", "drawn by hand: no reason recorded")
 MEMBER_COLUMNS = ["compound_id", "building_id", "grid_code", "households"]
 
 
@@ -45,7 +47,7 @@ def check_drawn(communities: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame, buil
     ``communities`` are those the grids lie in (code, name, kind); ``grids`` keep their codes,
     names and polygons; their ``households`` become what their members hold.
     """
-    epsg = metric_crs(communities)
+    epsg = metric_crs_of(communities)
     comm, comp, grd = _metric(communities, epsg), _metric(compounds, epsg), _metric(grids, epsg)
     bld = buildings.to_crs(epsg) if buildings is not None and len(buildings) else None
     members, violations = derive_members(grd, comp, bld)
@@ -84,7 +86,7 @@ def check_drawn(communities: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame, buil
 DENSIFY_DEG = 1e-4
 
 
-def _metric(gdf: gpd.GeoDataFrame, epsg: int) -> gpd.GeoDataFrame:
+def _metric(gdf: gpd.GeoDataFrame, epsg: str) -> gpd.GeoDataFrame:
     out = gdf.copy()
     out["geometry"] = shapely.segmentize(gdf.geometry.values, DENSIFY_DEG)
     return out.set_geometry("geometry").to_crs(epsg)
@@ -97,7 +99,8 @@ def _check_community(job: CommunityJob, grids: gpd.GeoDataFrame, households: pd.
     out = CommunityOutcome(violations=list(violations))
     why = _bounds_reason(int(households.sum()), len(grids), lo, hi)
     for r, hh in zip(grids.itertuples(index=False), households):
-        v = check_grid(str(r.code), job.code, int(hh), r.geometry, lo, hi, why=why if not lo <= hh <= hi else None)
+        v = check_grid(str(r.code), job.code, int(hh), r.geometry, lo=lo, hi=hi,
+                       why=why if not lo <= hh <= hi else None)
         out.violations.extend(v)
         out.grids.append({"code": str(r.code), "name": str(r.name), "community_code": job.code,
                           "households": int(hh), "geometry": r.geometry})
@@ -109,11 +112,11 @@ def _check_community(job: CommunityJob, grids: gpd.GeoDataFrame, households: pd.
     return out
 
 
-def _bounds_reason(total: int, grids: int, lo: int, hi: int) -> str:
+def _bounds_reason(total: int, grids: int, lo: int, hi: int) -> Reason:
     """The engine's reason when counting alone shows the bounds cannot hold, else :data:`HAND_DRAWN`."""
     kmin = -(-total // hi) if hi else 0
     if (total < lo and grids == 1) or (total >= lo and kmin > total // lo):
-        return _why(total, lo, hi, 1, False, 0, 0.0)
+        return _why(total, lo=lo, hi=hi, pieces=1, proved=False, n=0, seconds=0.0)
     return HAND_DRAWN
 
 
@@ -138,9 +141,9 @@ def derive_members(grids: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame,
             continue
         grid = found[0] if found else by_area.get(cid)
         if grid is None:
-            violations.append(Violation("membership", community, None,
-                                        f"compound {cid} ({int(hh)} households) lies in no grid of community "
-                                        f"{community}"))
+            violations.append(Violation(rule="membership", kind="no_grid", community_code=community,
+                                        detail=f"compound {cid} ({int(hh)} households) lies in no grid of "
+                                               f"community {community}"))
             continue
         rows.append((cid, None, grid, int(hh)))
     out = pd.DataFrame(rows, columns=MEMBER_COLUMNS).astype({"households": "int64"})
