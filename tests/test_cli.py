@@ -35,9 +35,13 @@ def test_import_partition_publish_lookup_export(cli_env: str, tmp_path: Path) ->
     assert "committed (0 rows changed)" in invoke("import", str(path))
     out = invoke("partition", "--street", "320214050", "--plan", "p1", "--workers", "1")
     assert "draft written" in out
-    refused = failing("publish", "p1")  # tiny's roster has no grid head in community ...002
-    assert "publish_refused" in refused and "320214050002001" in refused and "--force --reason" in refused
+    refused = failing("publish", "p1")  # nobody is staffed yet
+    assert "publish_refused" in refused and "320214050001001" in refused and "--force --reason" in refused
     assert "gridmap assign --plan p1 --street 320214050" in refused
+    assert "plan p1" in invoke("assign", "--plan", "p1", "--street", "320214050", "--time-limit", "1")
+    refused = failing("publish", "p1")  # tiny's roster has a grid head in community ...001 only
+    assert "1 个网格没有网格长" in refused and "320214050002001" in refused and "320214050001" not in \
+        refused.replace("320214050002001", "")
     assert '"plan": "p1"' in invoke("publish", "p1", "--force", "--reason", "CLI test: the roster lacks heads")
     card = json.loads(invoke("lookup", "--lon", "120.3025", "--lat", "31.5025", "--crs", "wgs84", "--json"))
     assert card["grid"]["code"].startswith("320214050001")

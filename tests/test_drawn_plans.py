@@ -137,6 +137,18 @@ def test_grids_layer_lands_as_a_draft_with_members_and_a_report(stored: Connecti
         plans.publish(stored, "qgis")
 
 
+def test_the_report_is_shown_over_http(client, stored: Connection, tmp_path: Path) -> None:
+    from gridmap.storage.keys import create_key
+
+    import_file(stored, write_tiny(tmp_path / "qgis.gpkg", {"grids": drawn()}))
+    planner = {"X-API-Key": create_key(stored, "planner")}
+    body = client.get("/v1/plans/qgis", headers=planner).json()
+    assert (body["status"], body["report"]["source"], body["communities"]) == ("draft", "import", [WEST, EAST])
+    assert [v["kind"] for v in body["report"]["violations"]] == ["unrecorded", "unrecorded"]
+    listed = {p["name"]: p for p in client.get("/v1/plans", headers=planner).json()}
+    assert listed["qgis"]["unproved"] == 2 and listed["current"]["status"] == "published"
+
+
 def test_reimporting_replaces_the_draft_and_never_writes_a_published_plan(stored: Connection, tmp_path: Path) -> None:
     import_file(stored, write_tiny(tmp_path / "a.gpkg", {"grids": drawn()}))
     again = import_file(stored, write_tiny(tmp_path / "b.gpkg", {"grids": drawn(east_split=120.3165)}))

@@ -263,6 +263,24 @@ def test_lookups_keep_other_communities_and_rollback_restores_every_answer(clien
     assert [p["status"] for p in plans.list_plans(published)] == ["published", "retired"]
 
 
+def test_a_draft_is_staffed_over_http_then_published(client, published: Connection) -> None:
+    key = keys(published)
+    plan_b(published)
+    links = published.execute(text("SELECT id FROM officer_link WHERE valid_to IS NULL ORDER BY id")).scalars().all()
+    r = client.post("/v1/staffing/assign", json={"community": EAST, "plan": "B", "time_limit": 1},
+                    headers=key["planner"])
+    assert r.status_code == 200, r.text
+    assert r.json()["plan"] == "B" and r.json()["report"]["grids_without_head"] == 0
+    assert r.json()["written"]["officer_links"]["closed"] == 0
+    assert published.execute(text("SELECT id FROM officer_link WHERE valid_to IS NULL ORDER BY id")).scalars().all() \
+        == links  # a draft's staffing leaves the live officer links alone
+    staff = client.get(f"/v1/grids/{E2}/staff", params={"plan": "B"}, headers=key["planner"]).json()
+    assert staff["head"]["id"] == "H2"
+    assert client.get(f"/v1/grids/{E2}/staff", params={"plan": "B"}).status_code == 403  # drafts are for planners
+    r = client.post("/v1/plans/B/publish", headers=key["planner"])
+    assert r.status_code == 200 and r.json()["forced"] is False
+
+
 def test_stats_count_what_the_current_generation_has(client, published: Connection) -> None:
     key = keys(published)
     before = client.get("/v1/stats", headers=key["planner"]).json()
