@@ -28,6 +28,10 @@ STATUS: dict[type[e.GridmapError], int] = {
     e.Unauthorized: 401,
     e.Forbidden: 403,
     e.DatabaseUnavailable: 503,
+    e.PreconditionRequired: 428,
+    e.StaleVersion: 412,
+    e.Leased: 423,
+    e.InvalidTransition: 409,
 }
 
 
@@ -47,6 +51,10 @@ def body(exc: e.GridmapError) -> dict:
     if issues:  # an import file's problems, each with layer, feature, column, value, problem, severity
         out["issues"] = [i.as_dict() for i in issues]
         out["issues_omitted"] = exc.omitted
+    for name in ("current", "holder", "until"):  # StaleVersion's ETag now, Leased's holder
+        value = getattr(exc, name, None)
+        if value is not None:
+            out[name] = value
     choices = getattr(exc, "choices", None)
     if choices:
         out.update(choices)

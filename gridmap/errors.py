@@ -130,3 +130,38 @@ class GenerationConflict(PlanError):
     """Another publish or rollback changed the current generation since the caller looked."""
 
     code = "generation_conflict"
+
+
+class PreconditionRequired(GridmapError):
+    """A change to an editable resource sent without ``If-Match`` (the version the caller saw)."""
+
+    code = "precondition_required"
+
+
+class StaleVersion(GridmapError):
+    """The version the caller saw (``If-Match``) is no longer the current one: someone else changed
+    the resource in between. ``current`` is the resource's ETag now."""
+
+    code = "stale_version"
+
+    def __init__(self, detail: str, current: str | None = None) -> None:
+        super().__init__(detail)
+        self.current = current
+
+
+class Leased(GridmapError):
+    """Something another user holds a short lease on (a grid another planner is editing);
+    ``holder`` names them and ``until`` when the lease ends."""
+
+    code = "leased"
+
+    def __init__(self, detail: str, holder: str | None = None, until: str | None = None) -> None:
+        super().__init__(detail)
+        self.holder = holder
+        self.until = until
+
+
+class InvalidTransition(GridmapError):
+    """A state change the state table does not allow from the current state."""
+
+    code = "invalid_transition"

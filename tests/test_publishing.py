@@ -333,6 +333,9 @@ def test_stale_generation_is_a_conflict(client, published: Connection) -> None:
         plans.publish(published, "B", expected_generation=g1 + 7, force=True, reason="x")
     r = client.post("/v1/plans/B/publish", json={"force": True, "reason": "x"},
                     headers={**key["planner"], "If-Match": '"generation-current-v0"'})
+    assert r.status_code == 412 and r.json()["error"] == "stale_version"  # a stale ETag, as everywhere
+    r = client.post("/v1/plans/B/publish", json={"force": True, "reason": "x", "generation": g1 + 7},
+                    headers=key["planner"])
     assert r.status_code == 409 and r.json()["error"] == "generation_conflict"
     r = client.post("/v1/plans/B/publish", json={"force": True, "reason": "x"},
                     headers={**key["planner"], "If-Match": '"plan-B-v1"'})

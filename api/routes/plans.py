@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Response
@@ -10,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import ConnDep, require
 from api.routes.staffing import ActorDep
-from gridmap.errors import InvalidInput
+from gridmap.errors import GenerationConflict, InvalidInput, StaleVersion
 from gridmap.storage import plans
 from gridmap.services.workflows import partition_plan, plan_report, scope_of
 
@@ -39,7 +41,7 @@ class PublishRequest(BaseModel):
                                                    "without a proved reason (needs reason)")
     reason: str | None = Field(default=None, max_length=2000, description="why; recorded on the generation")
     generation: int | None = Field(default=None, ge=0, description="id of the current generation the caller "
-                                   "saw (0: none); a different one is a 409 conflict. Or send If-Match.")
+                                   "saw (0: none); a different one is a 409 conflict. Or send If-Match (stale: 412).")
 
 
 class RollbackRequest(BaseModel):
@@ -67,11 +69,13 @@ def publish(plan: str, conn: ConnDep, actor: ActorDep, response: Response, if_ma
 
     Refused (409 ``publish_refused``, listing them) while grids have no grid head or rules gave way
     without a proved reason, unless ``force`` with a ``reason``; 409 ``generation_conflict`` when
-    another publish got in first (send the generation you saw as ``If-Match`` or ``generation``).
+    another publish got in first since the ``generation`` the body names; 412 ``stale_version`` when the
+    ``If-Match`` ETag is no longer the current generation's.
     """
     body = body or PublishRequest()
-    result = plans.publish(conn, plan, expected_generation=_seen(body.generation, if_match), created_by=actor,
-                           force=body.force, reason=body.reason)
+    with _stale_if_matched(body.generation, if_match):
+        result = plans.publish(conn, plan, expected_generation=_seen(body.generation, if_match),
+                               created_by=actor, force=body.force, reason=body.reason)
     response.headers["ETag"] = plans.generation_etag({"id": result["generation"]})
     return result
 
@@ -101,13 +105,26 @@ def rollback(conn: ConnDep, actor: ActorDep, response: Response, if_match: IfMat
              body: RollbackRequest | None = None) -> dict:
     """Make an earlier generation's plan current again, as a new generation; history is kept (planner role)."""
     body = body or RollbackRequest()
-    result = plans.rollback(conn, to=body.to, expected_generation=_seen(body.generation, if_match),
-                            created_by=actor, reason=body.reason)
+    with _stale_if_matched(body.generation, if_match):
+        result = plans.rollback(conn, to=body.to, expected_generation=_seen(body.generation, if_match),
+                                created_by=actor, reason=body.reason)
     response.headers["ETag"] = plans.generation_etag({"id": result["generation"]})
     return result
 
 
 _ETAG = re.compile(r'^(?:W/)?"generation-current-v(\d+)"$')
+
+
+@contextmanager
+def _stale_if_matched(generation: int | None, if_match: str | None) -> Iterator[None]:
+    """A generation conflict found through ``If-Match`` is a 412 (stale precondition), as for every
+    ETag; through the body's ``generation`` it stays a 409 conflict."""
+    try:
+        yield
+    except GenerationConflict as exc:
+        if generation is None and if_match is not None:
+            raise StaleVersion(exc.detail) from exc
+        raise
 
 
 def _seen(generation: int | None, if_match: str | None) -> int | None:
