@@ -152,8 +152,19 @@ class Edge:
         request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         started = False
+        too_large = [False]  # set when the body passes the limit while streaming
 
         async def send_with_id(message) -> None:
+            nonlocal started
+            if too_large[0] and not started:  # whatever the route made of the cut body, the answer is 413
+                started = True
+                await self._too_large(request_id)(scope, receive, send_with_id_raw)
+                return
+            if too_large[0]:
+                return
+            await send_with_id_raw(message)
+
+        async def send_with_id_raw(message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
@@ -162,25 +173,25 @@ class Edge:
 
         try:
             check_target(scope.get("path", ""), scope.get("query_string", b""))
-            receive = await self._checked_body(headers, receive)
+            receive = await self._checked_body(headers, receive, too_large)
             await self.app(scope, receive, send_with_id)
         except Refused as exc:
             if not started:
-                await _error(exc.status, exc.code, exc.detail, request_id)(scope, receive, send_with_id)
+                await _error(exc.status, exc.code, exc.detail, request_id)(scope, receive, send_with_id_raw)
         except BodyTooLarge:
             if not started:
-                await self._too_large(request_id)(scope, receive, send_with_id)
+                await self._too_large(request_id)(scope, receive, send_with_id_raw)
         except Exception:
             log.exception("request %s %s %s failed", request_id, scope.get("method"), scope.get("path"))
             if not started:
                 detail = f"服务器内部错误，请联系管理员并提供 request_id {request_id} (internal server error)"
-                await _error(500, "internal", detail, request_id)(scope, receive, send_with_id)
+                await _error(500, "internal", detail, request_id)(scope, receive, send_with_id_raw)
 
     def _too_large(self, request_id: str) -> JSONResponse:
         return _error(413, "body_too_large", f"请求体超过 {self.max_body} 字节 (the request body is larger than "
                                              f"{self.max_body} bytes; settings.max_body_bytes)", request_id)
 
-    async def _checked_body(self, headers: dict[bytes, bytes], receive):
+    async def _checked_body(self, headers: dict[bytes, bytes], receive, too_large: list[bool]):
         """``receive`` limited to max_body bytes; a JSON body read whole, checked and replayed."""
         length = headers.get(b"content-length")
         if length is not None:
@@ -196,6 +207,7 @@ class Edge:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
+                    too_large[0] = True
                     raise BodyTooLarge()
             return message
 
