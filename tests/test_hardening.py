@@ -188,3 +188,17 @@ def test_responses_over_1kb_are_gzipped(client, city: Connection) -> None:
     assert big.status_code == 200 and big.headers.get("content-encoding") == "gzip"
     small = client.get("/v1/nope", headers={"Accept-Encoding": "gzip"})
     assert "content-encoding" not in small.headers
+
+
+def test_heavy_public_pages_are_cached_and_keyed_answers_are_not(client, city: Connection) -> None:
+    first = client.get("/maps/coverage", params={"tiles": "none"})
+    again = client.get("/maps/coverage", params={"tiles": "none"})
+    assert first.status_code == 200 and "x-cache" not in first.headers
+    assert again.headers.get("x-cache") == "hit" and again.text == first.text
+    assert first.headers["cache-control"] == again.headers["cache-control"] == "public, max-age=60"
+    other = client.get("/maps/coverage", params={"tiles": "none", "load": "embed"})  # another query: rendered
+    assert "x-cache" not in other.headers
+    key = {"X-API-Key": create_key(city, "dispatcher")}
+    keyed = client.get("/maps/coverage", params={"tiles": "none"}, headers=key)
+    assert "x-cache" not in keyed.headers and keyed.headers["cache-control"] == "private, no-store"
+    assert client.get("/v1/lookup", params=POINT, headers=key).headers["cache-control"] == "private, no-store"
