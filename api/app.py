@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from api import errors, middleware
+from api import errors, middleware, warm
 from api.routes import lookup, maps, meta, plans
 from api.routes import staffing
 from gridmap import __version__
@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
             url = connect_url(settings.database_url, settings.data_dir, settings.pg_port)
             app.state.engine = make_engine(url, **pool_options(settings))
+        warm.start(app)  # the coverage index loads in the background; /v1/health does not wait for it
         yield
 
     app = FastAPI(
