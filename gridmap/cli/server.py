@@ -33,7 +33,7 @@ def serve(
         console.print(f"serving on http://{host}:{port} with {workers} worker(s)  "
                       f"(API docs: http://{host}:{port}/docs)")
         uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level="warning")
+                    http="api.serving:NoDelayHTTP", log_level="warning")
 
     run(go)
 
