@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from api import errors
+from api import errors, middleware, warm
 from api.routes import lookup, maps, meta, plans
 from api.routes import staffing
 from gridmap import __version__
@@ -21,10 +21,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if app.state.engine is None:
+            from api.pool import pool_options
             from gridmap.storage import connect_url, make_engine
 
             url = connect_url(settings.database_url, settings.data_dir, settings.pg_port)
-            app.state.engine = make_engine(url)
+            app.state.engine = make_engine(url, **pool_options(settings))
+        warm.start(app)  # the coverage index loads in the background; /v1/health does not wait for it
         yield
 
     app = FastAPI(
@@ -37,6 +39,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine
     errors.install(app)
+    middleware.install(app)  # request ids, the catch-all 500, 503s, body limit, input checks, rate limits
     app.include_router(meta.router)
     app.include_router(plans.router)
     app.include_router(plans.generations)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
@@ -12,14 +11,16 @@ from fastapi import Depends, Request
 from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
+from api.pool import get_conn  # a connection in a transaction, after a database slot (api/pool.py)
 from gridmap.config import Settings
 from gridmap.domain import ROLE_RANK
 from gridmap.errors import Forbidden
 from gridmap.services.coverage import Cached, CoverageCache, Opener
+from gridmap.storage.db import UNAVAILABLE
 
 __all__ = ["ROLE_RANK", "CallerRoleDep", "ConnDep", "RoleDep", "SettingsDep", "caller_role", "coverage_source",
            "get_conn", "require"]
-KEY_TTL = 30.0
+KEY_TTL = 1.0  # seconds: a revoked key is refused within this
 
 
 def get_settings(request: Request) -> Settings:
@@ -28,12 +29,6 @@ def get_settings(request: Request) -> Settings:
 
 def get_engine(request: Request) -> Engine:
     return request.app.state.engine
-
-
-def get_conn(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Connection]:
-    """A connection in a transaction committed when the request succeeds."""
-    with engine.begin() as conn:
-        yield conn
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -103,7 +98,12 @@ async def caller_role(request: Request) -> str:
     cached = roles.get(digest)
     if cached and cached[1] > time.monotonic():
         return cached[0]
-    role = await run_in_threadpool(_role_from_db, opener(request), key)
+    try:
+        role = await run_in_threadpool(_role_from_db, opener(request), key)
+    except UNAVAILABLE:
+        if cached:  # the database is away: the role last known for this key
+            return cached[0]
+        raise
     roles[digest] = (role, time.monotonic() + KEY_TTL)
     return role
 

@@ -1,6 +1,6 @@
 """Benchmark of coverage lookup (not a test): PostGIS vs a minimal endpoint vs the full answer; batch vs STRtree.
 
-    python bench/lookup.py [--grids 100000] [--requests 3000] [--seconds 15] [--points 1000000]
+    python bench/lookup.py [--side 316] [--requests 3000] [--seconds 15] [--points 1000000] [--only-workers]
 
 In one run, on a throwaway local cluster (a temp dir, a free port):
 
@@ -16,6 +16,9 @@ In one run, on a throwaway local cluster (a temp dir, a free port):
   subprocess with the same options, loaded by a bounded raw-socket HTTP/1.1
   keep-alive client on 127.0.0.1 (fixed request count and time cap), first
   with 1 connection (latency) and then 8 (throughput);
+* ``gridmap serve --workers 1`` and ``--workers 2`` (rate limits off): the full lookup answer and
+  the minimal endpoint of the same server (``/v1/health``) at 1, 8, 32 and 64 connections, the
+  ratio, p50/p99, the RSS of each worker and the cold start (spawn to the first lookup answered);
 * batch: ``CoverageIndex.locate_many`` (with and without edge flags) over 1M
   random points vs a bare ``STRtree.query(points, 'intersects')`` on the
   same grid parts (best of 3, interleaved);
@@ -284,6 +287,77 @@ def http_bench(url: str, workdir: Path, requests: int, seconds: float, rng: np.r
     return out
 
 
+# ---------------------------------------------------------------- gridmap serve --workers N
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The uvicorn worker processes under ``pid`` (itself when it serves alone)."""
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    kids = [int(k) for k in found if "resource_tracker" not in Path(f"/proc/{k}/cmdline").read_text(errors="replace")]
+    return kids or [pid]
+
+
+def workers_bench(url: str, workdir: Path, requests: int, seconds: float, rng: np.random.Generator,
+                  side: int, *, workers: tuple[int, ...] = (1, 2), conns: tuple[int, ...] = (1, 8, 32, 64)) -> dict:
+    """``gridmap serve --workers W``: the full lookup answer and the minimal endpoint (/v1/health) of the
+    same server at each connection count, RSS per worker, cold start (spawn to the first lookup answer)."""
+    lon, lat = random_points(requests, rng, side)
+    paths = [f"/v1/lookup?lon={x:.7f}&lat={y:.7f}&crs=wgs84" for x, y in zip(lon, lat)]
+    health = ["/v1/health"] * requests
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": url, "GRIDMAP_RATE_LIMITS": "false", "PYTHONPATH": str(ROOT)}
+    out: dict = {}
+    for w in workers:
+        port = free_port()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "gridmap", "serve", "--workers", str(w), "--port", str(port)],
+                                cwd=str(workdir), env=env, stdout=subprocess.DEVNULL,
+                                stderr=open(workdir / f"workers_{w}.log", "w"), start_new_session=True)
+        try:
+            deadline = time.time() + 120
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                    break
+                except OSError:
+                    if time.time() > deadline or proc.poll() is not None:
+                        raise RuntimeError(f"gridmap serve --workers {w} did not start; see {workdir}") from None
+                    time.sleep(0.1)
+            first = load_test(port, paths[:1], 1, 600)
+            cold = time.perf_counter() - t0
+            load_test(port, paths[:600], 2 * w, 60)  # every worker builds its index
+            say(f"  {w} worker(s): cold start {cold:.1f} s (first lookup ok {first['ok']:.0%})")
+            for c in conns:
+                out[w, c, "health"] = load_test(port, health, c, seconds)
+                out[w, c, "lookup"] = load_test(port, paths, c, seconds)
+            out[w, "rss"] = [_rss_mb(p) for p in _workers_of(proc.pid)]
+            out[w, "cold"] = cold
+        finally:
+            os.killpg(proc.pid, 15)
+            proc.wait(timeout=30)
+    return out
+
+
+def workers_report(res: dict, *, workers: tuple[int, ...] = (1, 2), conns: tuple[int, ...] = (1, 8, 32, 64)) -> None:
+    say("\n`gridmap serve --workers W`: full lookup answer vs the minimal endpoint (/v1/health) of the same server")
+    say(f"{'workers':>7}{'conns':>6}{'health req/s':>13}{'lookup req/s':>13}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'ok':>6}")
+    for w in workers:
+        for c in conns:
+            h, lk = res[w, c, "health"], res[w, c, "lookup"]
+            say(f"{w:>7}{c:>6}{h['rps']:>13.0f}{lk['rps']:>13.0f}{lk['rps'] / h['rps']:>7.2f}{lk['p50']:>8.2f}"
+                f"{lk['p99']:>8.2f}{lk['ok']:>6.0%}")
+    for w in workers:
+        rss = ", ".join(f"{m:.0f}" for m in res[w, "rss"])
+        say(f"{w} worker(s): RSS per worker {rss} MB; cold start {res[w, 'cold']:.1f} s")
+
+
 # ---------------------------------------------------------------- pgbench
 
 
@@ -385,6 +459,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000, help="requests per HTTP run")
     parser.add_argument("--seconds", type=float, default=15.0, help="time cap per HTTP/pgbench run")
     parser.add_argument("--points", type=int, default=1_000_000, help="points for the batch run")
+    parser.add_argument("--only-workers", action="store_true",
+                        help="only the `gridmap serve --workers 1/2` run (1, 8, 32, 64 connections)")
     args = parser.parse_args()
     from gridmap.storage import migrate
     from gridmap.storage.cluster import LocalCluster
@@ -398,6 +474,12 @@ def main() -> None:
         cluster.start()
         migrate.upgrade(cluster.url)
         info = load(cluster.url, args.side)
+        say(f"data: {info['grids']} grids")
+        say("workers ...")
+        workers = workers_bench(cluster.url, base, args.requests, args.seconds, rng, args.side)
+        workers_report(workers)
+        if args.only_workers:
+            return
         say("(a) pgbench ST_Covers ...")
         pg = pgbench(cluster.port, base, args.seconds, args.side)
         say("(b)/(c) HTTP ...")

@@ -30,3 +30,13 @@ class Settings(BaseSettings):
         "accepted with a warning; farther is refused")
     boundary_tolerance_m2: float = Field(
         default=1.0, ge=0, description="import: communities may overlap, or leave their street, by this much")
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="largest request body (413 above)")
+    rate_limits: bool = Field(default=True, description="per-key and per-address rate limits on (429 above)")
+    anonymous_rate: float = Field(default=10.0, gt=0, description="requests/s per client address without a key")
+    anonymous_burst: int = Field(default=50, gt=0, description="burst allowed per client address without a key")
+    key_rate: float = Field(default=200.0, gt=0, description="requests/s per API key")
+    key_burst: int = Field(default=1000, gt=0, description="burst allowed per API key")
+    db_pool_size: int = Field(default=10, gt=0, description="database connections kept per worker")
+    db_max_overflow: int = Field(default=10, ge=0, description="extra database connections per worker")
+    db_pool_timeout_s: float = Field(default=5.0, gt=0, description="wait for a pooled connection (503 after)")
+    db_wait_s: float = Field(default=10.0, gt=0, description="wait of a request for a database slot (503 after)")

@@ -19,6 +19,9 @@ from sqlalchemy import Connection, Engine, create_engine
 from gridmap.errors import DatabaseUnavailable
 from tests.overrides import nested_conn
 
+# Tests make many rapid requests from one address: rate limits off unless a test turns them on
+# (tests/test_hardening.py does, with Settings(rate_limits=True)).
+os.environ.setdefault("GRIDMAP_RATE_LIMITS", "false")
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_FILE = ROOT / "data" / "boundaries" / "xinwu.gpkg"
 

@@ -56,7 +56,11 @@ def parse_at(value: str | None) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise InvalidInput(f"at={value!r} is not a date (YYYY-MM-DD) or ISO datetime") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=CHINA_TIME)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=CHINA_TIME)
+    if abs(moment.utcoffset()) > timedelta(hours=14):  # real offsets are -12:00 .. +14:00
+        raise InvalidInput(f"at={value!r}: time-zone offset {moment.strftime('%z')} is out of range (-12:00..+14:00)")
+    return moment
 
 
 def _json(content: Any, status: int = 200) -> JSONResponse:
@@ -85,8 +89,10 @@ async def lookup(
     query = LookupQuery(lon=lon, lat=lat, crs=crs, address=address, at=parse_at(at))
     source = coverage_source(request)
     if source.ready(query) is not None:  # in memory: answer on the event loop, no thread hop
-        return _json(coverage_lookup(source, query, role=role))
-    return _json(await run_in_threadpool(coverage_lookup, source, query, role=role))
+        answer = coverage_lookup(source, query, role=role)
+    else:
+        answer = await run_in_threadpool(coverage_lookup, source, query, role=role)
+    return _json({**answer, **source.cache.served_from()})  # served_from: cache while the database is away
 
 
 # ---------------------------------------------------------------- batches
@@ -120,10 +126,12 @@ async def lookup_batch(
         raise InvalidInput(f"batch has {len(rows)} rows; at most {limit} allowed (settings.max_batch_rows)")
     lines = await run_in_threadpool(lookup_rows, coverage_source(request), rows, at=parse_at(at), role=role)
     as_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
+    offline = coverage_source(request).cache.served_from()
+    headers = {"X-Served-From": "cache", "X-Cache-Generation": str(offline["cache_generation"])} if offline else None
     if as_csv:
-        return StreamingResponse(_csv_lines(lines), media_type="text/csv; charset=utf-8")
+        return StreamingResponse(_csv_lines(lines), media_type="text/csv; charset=utf-8", headers=headers)
     return StreamingResponse((json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in lines),
-                             media_type="application/x-ndjson")
+                             media_type="application/x-ndjson", headers=headers)
 
 
 def _csv_lines(rows: Iterator[dict]) -> Iterator[str]:

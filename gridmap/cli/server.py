@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from gridmap.cli.common import console, engine, out, run, settings
+from gridmap.cli.common import console, engine, out, run
+from gridmap.errors import InvalidInput
 
 keys_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
 
@@ -16,15 +17,23 @@ def serve(
     port: Annotated[int, typer.Option(help="port")] = 8000,
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs) and the maps."""
+    """Serve the HTTP API (OpenAPI at /docs) and the maps; ``--workers N`` starts N processes, each
+    building its own coverage index (settings from the environment, GRIDMAP_*)."""
+    import os
+
     import uvicorn
 
-    from api.app import create_app
-
     def go():
-        eng = engine()
-        console.print(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-        uvicorn.run(create_app(settings(), eng), host=host, port=port, workers=workers, log_level="warning")
+        if workers < 1:
+            raise InvalidInput(f"--workers must be at least 1, not {workers}")
+        eng = engine()  # fails here, clearly, when the database is not reachable
+        url = eng.url.render_as_string(hide_password=False)
+        eng.dispose()
+        os.environ["GRIDMAP_DATABASE_URL"] = url  # the workers' create_app() reads its settings from here
+        console.print(f"serving on http://{host}:{port} with {workers} worker(s)  "
+                      f"(API docs: http://{host}:{port}/docs)")
+        uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    http="api.serving:NoDelayHTTP", log_level="warning")
 
     run(go)
 

@@ -171,8 +171,11 @@ def parse_csv(data: bytes | str) -> list[dict]:
 
     content = decode_csv(data)  # UTF-8 (BOM or not) or GBK/GB18030, as Excel saves it
     reader = csv.DictReader(io.StringIO(content))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    if "id" not in header or not ({"lon", "lat"} <= set(header) or "address" in header):
-        raise InvalidInput(f"CSV header {header} must have id and lon, lat, crs and/or address")
-    reader.fieldnames = header
-    return [{k: (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k} for row in reader]
+    try:
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        if "id" not in header or not ({"lon", "lat"} <= set(header) or "address" in header):
+            raise InvalidInput(f"CSV header {header} must have id and lon, lat, crs and/or address")
+        reader.fieldnames = header
+        return [{k: (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k} for row in reader]
+    except csv.Error as exc:  # a field over csv.field_size_limit(), a NUL, a broken quote
+        raise InvalidInput(f"CSV line {reader.line_num}: {exc}") from None

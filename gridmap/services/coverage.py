@@ -51,6 +51,7 @@ from gridmap.storage.coverage import (
     load_coverage,
     plan_generation,
 )
+from gridmap.storage.db import UNAVAILABLE
 from gridmap.storage.gazetteer import load_address_book
 
 Opener = Callable[[], AbstractContextManager[Connection]]
@@ -112,7 +113,10 @@ class CoverageCache:
 
     Readers that find it fresh never touch the database. A changed
     fingerprint (publish, new posts or officer links, edits) rebuilds the
-    index while the old one keeps answering.
+    index while the old one keeps answering. While the database is away
+    (a check fails with one of ``UNAVAILABLE``) the last known index and
+    gazetteer keep answering, :attr:`offline_since` says since when, and
+    the next check after ``max_age`` seconds tries again.
     """
 
     def __init__(self, edge_m: float = 30.0, max_age: float = 1.0, historic: int = 2) -> None:
@@ -127,6 +131,7 @@ class CoverageCache:
         self._lock = threading.Lock()
         self._historic: OrderedDict[int, CoverageIndex] = OrderedDict()
         self._historic_size = historic
+        self.offline_since: float | None = None  # time.time() of the first failed check while the database is away
 
     def fresh(self) -> CoverageIndex | None:
         """The current index if it was checked within ``max_age`` seconds, else None."""
@@ -155,14 +160,21 @@ class CoverageCache:
         try:
             if self.fresh() is not None:
                 return self.index
-            with opener() as conn:
-                key = fingerprint(conn)
-                if key != self._key or self.index is None:
-                    generation = generation_at(conn)
-                    if generation is None:
-                        raise NotFound(NO_PLAN)
-                    self.index = CoverageIndex(load_coverage(conn, generation), self.edge_m)
-                    self._key = key
+            try:
+                with opener() as conn:
+                    key = fingerprint(conn)
+                    if key != self._key or self.index is None:
+                        generation = generation_at(conn)
+                        if generation is None:
+                            raise NotFound(NO_PLAN)
+                        self.index = CoverageIndex(load_coverage(conn, generation), self.edge_m)
+                        self._key = key
+            except UNAVAILABLE:
+                if self.index is None:
+                    raise
+                self._went_offline()
+            else:
+                self.offline_since = None
             self._checked = time.monotonic()
             return self.index
         finally:
@@ -173,13 +185,28 @@ class CoverageCache:
         with self._lock:
             if self.book is not None and time.monotonic() - self._book_checked < self.max_age:
                 return self.book
-            with opener() as conn:
-                key = address_fingerprint(conn)
-                if key != self._book_key or self.book is None:
-                    self.book = load_address_book(conn)
-                    self._book_key = key
+            try:
+                with opener() as conn:
+                    key = address_fingerprint(conn)
+                    if key != self._book_key or self.book is None:
+                        self.book = load_address_book(conn)
+                        self._book_key = key
+            except UNAVAILABLE:
+                if self.book is None:
+                    raise
+                self._went_offline()
             self._book_checked = time.monotonic()
             return self.book
+
+    def _went_offline(self) -> None:
+        if self.offline_since is None:
+            self.offline_since = time.time()
+
+    def served_from(self) -> dict:
+        """What an answer given now carries while the database is away (else nothing)."""
+        if self.offline_since is None or self.index is None:
+            return {}
+        return {"served_from": "cache", "cache_generation": self.index.data.generation.get("id")}
 
     def historic(self, opener: Opener, generation: dict, at: datetime) -> CoverageIndex:
         """A whole past generation (for batches), a few kept in memory."""

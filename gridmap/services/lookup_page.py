@@ -12,6 +12,7 @@ from gridmap.crs import to_cgcs2000
 from gridmap.errors import AmbiguousLocation, NoCoveringGrid, OutsideServiceArea
 from gridmap.maps.lookup import ambiguous_map, lookup_map, outside_map
 from gridmap.services.coverage import Cached, OneShot, Query, lookup
+from gridmap.storage.db import UNAVAILABLE
 from gridmap.storage.mapdata import grid_shapes
 
 #: What the page shows: one grid, several to choose from, or none.
@@ -53,8 +54,17 @@ def lookup_page(source: Cached | OneShot, query: Query, *, role: str, tiles: str
 
 
 def _shapes(source: Cached | OneShot, plan: str | None, codes: tuple[str, ...]):
-    with source.opener() as conn:
-        return grid_shapes(conn, plan, list(codes))
+    """The outlines from the database; while it is away, from the cached index when it is that plan's."""
+    try:
+        with source.opener() as conn:
+            return grid_shapes(conn, plan, list(codes))
+    except UNAVAILABLE:
+        index = source.cache.index if isinstance(source, Cached) else None
+        if index is None or index.data.generation.get("plan") != plan:
+            raise
+        grids = index.grids
+        cols = [c for c in ("code", "name", "community_code", "households", "geometry") if c in grids.columns]
+        return grids.loc[grids["code"].astype(str).isin(codes), cols].sort_values("code").reset_index(drop=True)
 
 
 def _point(query: Query, exc: NoCoveringGrid | OutsideServiceArea) -> tuple[float, float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, TimeoutError as PoolTimeout
 
 from gridmap.errors import DatabaseUnavailable
 from gridmap.storage.cluster import LocalCluster
@@ -27,6 +27,9 @@ def connect_url(database_url: str | None, data_dir: Path, port: int, start: bool
     return cluster.url
 
 
+# What "the database is away" looks like: a refused or dropped connection, a pool wait that timed out.
+UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout, DatabaseUnavailable)
+
 STATUS_TABLES = ("district", "street", "community", "compound", "building", "address", "staff",
                  "service_point", "plan", "grid")
 
@@ -45,8 +48,14 @@ def table_counts(conn: Connection, *, tables: tuple[str, ...] = STATUS_TABLES) -
 
 
 def make_engine(url: str, **kwargs) -> Engine:
-    """An engine with a pool sized for the API; raises DatabaseUnavailable when unreachable."""
-    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, **kwargs)
+    """An engine with a pool sized for the API; raises DatabaseUnavailable when unreachable.
+
+    Connections are pinged before use (a restarted server is reconnected to by itself), and every wait
+    is bounded: 5 s for a pooled connection, 3 s to connect."""
+    kwargs = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "pool_timeout": 5.0, **kwargs}
+    if url.startswith("postgresql"):
+        kwargs.setdefault("connect_args", {"connect_timeout": 3})
+    engine = create_engine(url, **kwargs)
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
