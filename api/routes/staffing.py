@@ -13,9 +13,10 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
-from api.deps import ROLE_RANK, ConnDep, RoleDep, require
+from api.access import check_plan
+from api.deps import SESSION_COOKIE, ConnDep, RoleDep, api_key_of, require
 from gridmap.coverage import privacy
-from gridmap.errors import Forbidden, PlanError
+from gridmap.errors import PlanError
 from gridmap.domain import ENFORCEMENT_AGENCIES, ROLES
 from gridmap.storage import staffing
 from gridmap.storage.plans import current_plan, require_plan
@@ -29,8 +30,8 @@ Role = Literal[ROLES]  # type: ignore[valid-type]
 
 def get_actor(request: Request, role: RoleDep) -> str:
     """Who makes an edit, for changed_by: the role and the API key's public prefix."""
-    key = request.headers.get("x-api-key") or request.headers.get("authorization", "")[7:].strip()
-    return f"{role}:{key[:7]}" if key else role
+    key = api_key_of(request)
+    return f"{role}:{key[:7]}" if key else (f"{role}:session" if request.cookies.get(SESSION_COOKIE) else role)
 
 
 ActorDep = Annotated[str, Depends(get_actor)]
@@ -182,8 +183,8 @@ def _readable_plan(conn: Connection, plan: str | None, role: str) -> str:
     """The plan asked for (default current); drafts are for planners only."""
     if plan is None:
         return _current(conn)
-    if require_plan(conn, plan) == "draft" and ROLE_RANK[role] < ROLE_RANK["planner"]:
-        raise Forbidden(f"plan {plan!r} is a draft; drafts need the planner role")
+    require_plan(conn, plan)
+    check_plan(conn, plan, role)
     return plan
 
 
