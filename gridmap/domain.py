@@ -39,8 +39,6 @@ FIVE_WORKER_ROLES = (
 #: full-time grid worker (专职网格员, posted by planners, not by the engine) and the five.
 #: The grid head (the "1"), volunteers (the "N") and building chiefs have places of their own.
 WORKER_ROLES = ("grid_worker", *FIVE_WORKER_ROLES)
-#: Roles a grid has one open post of (a database constraint): its grid head and each of the five.
-SINGLE_POST_ROLES = ("grid_head", *FIVE_WORKER_ROLES)
 #: Agencies whose officers are linked to compounds (属地兜底: one of each per compound).
 ENFORCEMENT_AGENCIES = ("police", "urban_management", "market_regulation")
 

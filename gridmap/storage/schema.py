@@ -33,14 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, ExcludeConstraint
 
-from gridmap.domain import (
-    BARRIER_KINDS,
-    COMMUNITY_KINDS,
-    ENFORCEMENT_AGENCIES,
-    ROLES,
-    SINGLE_POST_ROLES,
-    STORAGE_EPSG,
-)
+from gridmap.domain import BARRIER_KINDS, COMMUNITY_KINDS, ENFORCEMENT_AGENCIES, ROLES, STORAGE_EPSG
 
 #: PostgreSQL's default names, so that a table made from the metadata matches a migrated one.
 NAMING = {
@@ -348,15 +341,16 @@ staff_post = Table(
     Column("valid_to", DateTime(timezone=True)),
     Column("changed_by", Text),
     Column("version", Integer, nullable=False, server_default=text("1")),
+    # The post this one took over (PATCH /v1/posts/{id}): a post is handed on once, never twice.
+    Column("replaces_id", BigInteger, ForeignKey("staff_post.id")),
     CheckConstraint(literal_column("valid_to").is_(None) | (literal_column("valid_to") >= literal_column("valid_from")),
                     name="staff_post_check"),
     Index("staff_post_grid_idx", "plan", "grid_code", postgresql_where=literal_column("valid_to").is_(None)),
     # A post's natural key: the same creation twice is one post.
     Index("staff_post_open_key", "staff_id", "role", "plan", "grid_code", "building_id", unique=True,
           postgresql_nulls_not_distinct=True, postgresql_where=literal_column("valid_to").is_(None)),
-    # One open grid head (and one of each of the five workers) per grid.
-    Index("staff_post_one_per_grid", "plan", "grid_code", "role", unique=True,
-          postgresql_where=literal_column("valid_to").is_(None) & literal_column("role").in_(SINGLE_POST_ROLES)),
+    Index("staff_post_replaces_key", "replaces_id", unique=True,
+          postgresql_where=literal_column("replaces_id").is_not(None)),
 )
 
 # Enforcement officers linked to compounds (属地兜底), with history.

@@ -8,9 +8,11 @@
   API edit, a roster import, a staffing run), so an If-Match seen before any of them is stale.
 - ``staff_post_open_key``: one open post per (person, role, plan, grid, building) — the natural key
   of a post, NULLS NOT DISTINCT — so the same creation sent twice gives one post.
-- ``staff_post_one_per_grid``: at most one open post of each single-holder role (grid head and the
-  five grid workers) on a grid of a plan. Existing duplicates are closed first (the oldest stays),
-  with ``changed_by = 'migration 0015'``.
+  Existing duplicates are closed first (the oldest stays), with ``changed_by = 'migration 0015'``.
+- ``staff_post.replaces_id``: the post a ``PATCH /v1/posts/{id}`` closed to open this one, unique —
+  one post is handed on once, never to two people. (A grid may hold several people of one role when
+  the staffing engine shares a community's surplus among its grids, so the constraint is on the
+  hand-over, not on the role count.)
 
 Revision ID: 0015
 Revises: 0012
@@ -24,11 +26,9 @@ down_revision = "0012"
 branch_labels = None
 depends_on = None
 
-SINGLE = "('grid_head', 'community_police', 'community_worker', 'urban_management', 'market_regulation', 'sanitation')"
-
 
 def upgrade() -> None:
-    op.execute(f"""
+    op.execute("""
 CREATE TABLE api_session (
     id_hash text PRIMARY KEY,
     key_id bigint NOT NULL REFERENCES api_key(id) ON DELETE CASCADE,
@@ -38,7 +38,9 @@ CREATE TABLE api_session (
 CREATE INDEX api_session_key_idx ON api_session (key_id);
 
 ALTER TABLE staff ADD COLUMN version integer NOT NULL DEFAULT 1;
-ALTER TABLE staff_post ADD COLUMN version integer NOT NULL DEFAULT 1;
+ALTER TABLE staff_post ADD COLUMN version integer NOT NULL DEFAULT 1,
+    ADD COLUMN replaces_id bigint REFERENCES staff_post(id);
+CREATE UNIQUE INDEX staff_post_replaces_key ON staff_post (replaces_id) WHERE replaces_id IS NOT NULL;
 
 CREATE FUNCTION gridmap_bump_version() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -58,24 +60,17 @@ WHERE p.valid_to IS NULL AND q.valid_to IS NULL AND p.id > q.id AND p.staff_id =
   AND p.building_id IS NOT DISTINCT FROM q.building_id;
 CREATE UNIQUE INDEX staff_post_open_key ON staff_post (staff_id, role, plan, grid_code, building_id)
     NULLS NOT DISTINCT WHERE valid_to IS NULL;
-
-UPDATE staff_post p SET valid_to = greatest(clock_timestamp(), p.valid_from), changed_by = 'migration 0015'
-FROM staff_post q
-WHERE p.valid_to IS NULL AND q.valid_to IS NULL AND p.id > q.id AND p.role IN {SINGLE}
-  AND p.role = q.role AND p.plan = q.plan AND p.grid_code = q.grid_code;
-CREATE UNIQUE INDEX staff_post_one_per_grid ON staff_post (plan, grid_code, role)
-    WHERE valid_to IS NULL AND role IN {SINGLE};
 """)
 
 
 def downgrade() -> None:
     op.execute("""
-DROP INDEX staff_post_one_per_grid;
 DROP INDEX staff_post_open_key;
+DROP INDEX staff_post_replaces_key;
 DROP TRIGGER staff_post_version ON staff_post;
 DROP TRIGGER staff_version ON staff;
 DROP FUNCTION gridmap_bump_version();
-ALTER TABLE staff_post DROP COLUMN version;
+ALTER TABLE staff_post DROP COLUMN version, DROP COLUMN replaces_id;
 ALTER TABLE staff DROP COLUMN version;
 DROP TABLE api_session;
 """)
