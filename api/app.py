@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from api import errors, middleware, warm
 from api.routes import lookup, maps, meta, plans
-from api.routes import staffing
+from api.routes import session, staffing
 from gridmap import __version__
 from gridmap.config import Settings
 
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     errors.install(app)
     middleware.install(app)  # request ids, the catch-all 500, 503s, body limit, input checks, rate limits
     app.include_router(meta.router)
+    app.include_router(session.router)
     app.include_router(plans.router)
     app.include_router(plans.generations)
     app.include_router(staffing.router)

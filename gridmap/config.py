@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     pg_port: int = Field(default=54329, description="port of the local cluster on 127.0.0.1")
     edge_distance_m: float = Field(default=30.0, description="lookup edge warning distance")
     max_batch_rows: int = Field(default=100_000)
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30,
+                                 description="a browser session (POST /v1/session) lasts this long")
     tiles: str = Field(default="openstreetmap", description="map tiles: openstreetmap | none | amap")
     building_tolerance_m: float = Field(
         default=150.0, ge=0, description="import: a building (or address) this far outside its compound is "

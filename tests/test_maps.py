@@ -247,7 +247,11 @@ def test_service_points_page_is_public(client, map_data: Connection) -> None:
 
 
 def test_officers_page(client, map_data: Connection) -> None:
-    r = client.get("/maps/officers?tiles=none")
+    from gridmap.storage.keys import create_key
+
+    anonymous = client.get("/maps/officers?tiles=none")
+    assert anonymous.status_code == 403 and "赵警官" not in anonymous.text  # the roster: dispatchers only
+    r = client.get("/maps/officers?tiles=none", headers={"X-API-Key": create_key(map_data, "dispatcher")})
     assert r.status_code == 200
     assert "赵警官" in r.text and "执法人员负荷" in r.text and "1310" in r.text  # 3 compounds, all households
 

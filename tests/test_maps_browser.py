@@ -18,9 +18,10 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from tests.browser import chromium, screenshot, severe, timings, wait_for
 from tests.overrides import nested_conn
@@ -37,8 +38,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def live(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a uvicorn server whose requests share one rolled-back transaction."""
+def live_server(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Connection]]:
+    """Base URL of a uvicorn server whose requests share one rolled-back transaction, and that
+    transaction's connection."""
     import uvicorn
 
     from api.app import create_app
@@ -59,12 +61,40 @@ def live(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
         time.sleep(0.05)
     assert server.started, "uvicorn did not start"
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", conn
     finally:
         server.should_exit = True
         thread.join(10)
         trans.rollback()
         conn.close()
+
+
+@pytest.fixture(scope="module")
+def live(live_server: tuple[str, Connection]) -> str:
+    return live_server[0]
+
+
+@pytest.fixture
+def signed_in(browser, live_server: tuple[str, Connection]) -> Iterator[str]:
+    """The browser signed in as a dispatcher through the /maps/login form; signed out afterwards."""
+    from gridmap.storage.keys import create_key
+
+    url, conn = live_server
+    key = create_key(conn, "dispatcher")
+    browser.get(f"{url}/maps/login")
+    browser.find_element("id", "key").send_keys(key)
+    browser.find_element("id", "login-submit").click()
+    wait_for(browser, "location.pathname === '/maps/lookup'")
+    cookies = browser.get_cookies()
+    assert [(c["name"], c["httpOnly"], c["sameSite"]) for c in cookies] == [("gridmap_session", True, "Strict")]
+    assert browser.execute_script("return document.cookie") == ""  # HttpOnly: no script sees it
+    try:
+        yield url
+    finally:
+        browser.get(f"{url}/maps/login")
+        browser.find_element("id", "logout").click()
+        wait_for(browser, "!!document.getElementById('login-form') && !document.getElementById('logout')")
+        assert browser.get_cookies() == []
 
 
 @pytest.fixture(scope="module")
@@ -166,11 +196,44 @@ def test_service_points_page_and_find_my_grid(browser, live: str, shots: Path) -
     assert severe(browser) == []
 
 
-def test_officers_page(browser, live: str, shots: Path) -> None:
+def test_officers_page(browser, signed_in: str, shots: Path) -> None:
+    live = signed_in
     open_page(browser, f"{live}/maps/officers?tiles=none", "gridmap.count('officers_police') === 3")
     assert browser.execute_script("return document.querySelectorAll('path.gm-compound').length") == 3
     assert "赵警官" in browser.find_element("css selector", ".gm-scroll").text
     check_clean_and_drawn(browser, shots / "map-officers.png")
+
+
+def test_anonymous_officers_page_sends_to_sign_in(browser, live: str) -> None:
+    browser.get(f"{live}/maps/officers?tiles=none")
+    wait_for(browser, "location.pathname === '/maps/login'")
+    assert "next=%2Fmaps%2Fofficers" in browser.current_url
+    assert browser.find_element("css selector", "input[name=next]").get_attribute("value") == \
+        "/maps/officers?tiles=none"
+
+
+def test_signed_in_dispatcher_map_shows_private_phones(browser, live_server: tuple[str, Connection]) -> None:
+    """Signed in on /maps/login as a dispatcher, the lookup map's staff card shows the private phone
+    that the public never sees; signed out, it is gone again."""
+    from gridmap.storage.keys import create_key
+
+    live, conn = live_server
+    page = f"{live}/maps/lookup?lon=120.302&lat=31.502&crs=wgs84&tiles=none"
+    open_page(browser, page, "gridmap.count('grid') === 1")
+    assert PRIVATE_PHONE not in browser.page_source
+    key = create_key(conn, "dispatcher")
+    browser.get(f"{live}/maps/login?next=" + quote("/maps/lookup?lon=120.302&lat=31.502&crs=wgs84&tiles=none"))
+    browser.find_element("id", "key").send_keys(key)
+    browser.find_element("id", "login-submit").click()
+    wait_for(browser, "location.pathname === '/maps/lookup' && window.gridmap && gridmap.count('grid') === 1")
+    assert PRIVATE_PHONE in browser.page_source
+    assert severe(browser) == []
+    browser.get(f"{live}/maps/login")
+    assert browser.find_element("id", "login-state").get_attribute("data-role") == "dispatcher"
+    browser.find_element("id", "logout").click()
+    wait_for(browser, "!document.getElementById('logout')")
+    open_page(browser, page, "gridmap.count('grid') === 1")
+    assert PRIVATE_PHONE not in browser.page_source
 
 
 def test_exported_file_works_offline(browser, engine: Engine, tmp_path: Path) -> None:

@@ -20,6 +20,11 @@ def district(conn: Connection) -> dict:
     return staffed(conn)
 
 
+def matched(client, path: str, headers: dict) -> dict:
+    """``headers`` plus If-Match with the ETag a GET of ``path`` gives now."""
+    return {**headers, "If-Match": client.get(path, headers=headers).headers["etag"]}
+
+
 def private_phones() -> set[str]:
     return {p["phone"] for p in full_roster() if not p["phone_public"]}
 
@@ -96,16 +101,22 @@ def test_post_edits_are_recorded_in_history(client, conn: Connection, district, 
     assert r.status_code == 201, r.text
     assert client.post("/v1/staff", headers=planner, json={"id": "H9", "name": "x", "role": "grid_head",
                                                            "community_code": COMM1}).status_code == 422
+    assert client.post("/v1/staff", headers=planner, json={  # the same person again: the same record
+        "id": "H9", "name": "新网格长", "role": "grid_head", "phone": "13912345678",
+        "community_code": COMM1}).status_code == 200
     head = client.get(f"/v1/grids/{G1}/staff").json()["head"]["id"]
     post_id = conn.execute(text("SELECT id FROM staff_post WHERE valid_to IS NULL AND staff_id = :s "
                                 "AND role = 'grid_head' AND grid_code = :g"), {"s": head, "g": G1}).scalar()
-    r = client.patch(f"/v1/posts/{post_id}", headers=planner, json={"staff_id": "H9"})
+    r = client.patch(f"/v1/posts/{post_id}", headers=matched(client, f"/v1/posts/{post_id}", planner),
+                     json={"staff_id": "H9"})
     assert r.status_code == 200, r.text
     new_post = r.json()["post"]
     assert r.json()["closed"]["valid_to"] is not None and new_post["staff_id"] == "H9"
     assert client.get(f"/v1/grids/{G1}/staff").json()["head"]["id"] == "H9"
-    assert client.patch(f"/v1/posts/{post_id}", headers=planner, json={"staff_id": "H2"}).status_code == 422
-    assert client.delete(f"/v1/posts/{new_post['id']}", headers=planner).status_code == 200
+    assert client.patch(f"/v1/posts/{post_id}", headers=matched(client, f"/v1/posts/{post_id}", planner),
+                        json={"staff_id": "H2"}).status_code == 422  # closed
+    assert client.delete(f"/v1/posts/{new_post['id']}",
+                         headers=matched(client, f"/v1/posts/{new_post['id']}", planner)).status_code == 200
 
     old = client.get(f"/v1/staff/{head}/history", headers=keys["dispatcher"]).json()
     closed = [p for p in old["posts"] if p["id"] == post_id][0]
@@ -128,18 +139,19 @@ def test_opening_a_post_checks_the_grid(client, district, keys) -> None:
 
 def test_changing_role_or_leaving_closes_posts_and_links(client, conn: Connection, district, keys) -> None:
     planner = keys["planner"]
-    r = client.patch("/v1/staff/H1", headers=planner, json={"phone": "13800000000"})
+    r = client.patch("/v1/staff/H1", headers=matched(client, "/v1/staff/H1", planner), json={"phone": "13800000000"})
     assert r.json()["closed"] == {"posts": 0, "officer_links": 0}
     links = conn.execute(text("SELECT count(*) FROM officer_link WHERE staff_id = 'P1a' AND valid_to IS NULL")).scalar()
-    r = client.delete("/v1/staff/P1a", headers=planner)
+    r = client.delete("/v1/staff/P1a", headers=matched(client, "/v1/staff/P1a", planner))
     assert r.status_code == 200 and r.json()["closed"]["officer_links"] == links > 0
     assert r.json()["staff"]["active"] is False
     history = client.get("/v1/staff/P1a/history", headers=keys["dispatcher"]).json()
     assert len(history["officer_links"]) == links and all(h["valid_to"] for h in history["officer_links"])
-    r = client.patch("/v1/staff/W1", headers=planner, json={"role": "grid_worker"})
+    r = client.patch("/v1/staff/W1", headers=matched(client, "/v1/staff/W1", planner), json={"role": "grid_worker"})
     assert r.json()["closed"]["posts"] >= 1
-    assert client.patch("/v1/staff/W1", headers=planner, json={"role": "boss"}).status_code == 422
-    assert client.patch("/v1/staff/W1", headers=planner,
+    w1 = matched(client, "/v1/staff/W1", planner)
+    assert client.patch("/v1/staff/W1", headers=w1, json={"role": "boss"}).status_code == 422
+    assert client.patch("/v1/staff/W1", headers=w1,
                         json={"community_code": "320214050099"}).json()["detail"].startswith("community_code")
 
 

@@ -7,10 +7,11 @@ from urllib.parse import urlencode
 
 import folium
 from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api.deps import CallerRoleDep, ConnDep, RoleDep, SettingsDep, coverage_source
+from api.access import check_plan, check_roster
+from api.deps import CallerRoleDep, ConnDep, RoleDep, SettingsDep, coverage_source, opener
 from gridmap.errors import InvalidInput
 from gridmap.maps import coverage_map, officer_map, render_html, service_point_page, tiles_of
 from gridmap.maps.base import STATIC_DIR
@@ -57,6 +58,7 @@ def coverage(conn: ConnDep, settings: SettingsDep, role: RoleDep, tiles: TilesQ 
                                                f"{VIEWPORT_ABOVE} grids)")] = "auto") -> HTMLResponse:
     """Planner coverage map: grids by households against the bounds, violations, compounds, barriers."""
     name = _tiles(tiles, settings)
+    check_plan(conn, plan, role)
     plan = mapdata.map_plan(conn, plan)
     viewport = load == "viewport" or (load == "auto" and mapdata.count_grids(conn, plan) > VIEWPORT_ABOVE)
     urls = None
@@ -79,6 +81,9 @@ def lookup(request: Request, settings: SettingsDep, role: CallerRoleDep, tiles: 
     when on an edge, the staff card; the grids to choose from when an address names several (HTTP 300).
     ``<meta name="gridmap-answer" data-state data-code data-codes>`` states the result for scripts."""
     name = _tiles(tiles, settings)
+    if plan is not None:
+        with opener(request)() as conn:
+            check_plan(conn, plan, role)
     query = LookupQuery(lon=lon, lat=lat, crs=crs, address=address or None, plan=plan)
     page = lookup_page(coverage_source(request), query, role=role, tiles=name, edge_m=settings.edge_distance_m)
     return _page(page.map, 300 if page.state == "ambiguous" else 200)
@@ -92,9 +97,15 @@ def service_points(conn: ConnDep, settings: SettingsDep, tiles: TilesQ = None) -
     return _page(service_point_page(**mapdata.service_inputs(conn, plan), tiles=name))
 
 
-@router.get("/officers", response_class=HTMLResponse)
-def officers(conn: ConnDep, settings: SettingsDep, role: RoleDep, tiles: TilesQ = None) -> HTMLResponse:
-    """Officer load map: each enforcement officer's compounds and households."""
+@router.get("/officers", response_class=HTMLResponse,
+            responses={303: {"description": "a browser not signed in: on to /maps/login"}})
+def officers(request: Request, conn: ConnDep, settings: SettingsDep, role: RoleDep, tiles: TilesQ = None) -> Response:
+    """Officer load map: each enforcement officer's compounds and households (the officer roster:
+    dispatcher role or above; a browser not signed in is sent to /maps/login)."""
+    if role == "public" and "text/html" in request.headers.get("accept", ""):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/maps/login?{urlencode({'next': target})}", status_code=303)
+    check_roster(role)
     name = _tiles(tiles, settings)
     return _page(officer_map(**mapdata.officer_inputs(conn), tiles=name, role=role))
 
@@ -107,6 +118,7 @@ def grid_data(conn: ConnDep, settings: SettingsDep, role: RoleDep, bbox: BBoxQ, 
               tiles: TilesQ = None) -> JSONResponse:
     """Grids intersecting a box as GeoJSON (simplified, display CRS), with cards; at most MAX_FEATURES."""
     crs = tiles_of(_tiles(tiles, settings)).crs
+    check_plan(conn, plan, role)
     plan = mapdata.map_plan(conn, plan)
     grids = mapdata.grids(conn, plan, bbox_to_storage(bbox, crs), limit=MAX_FEATURES + 1)
     truncated = len(grids) > MAX_FEATURES
@@ -117,10 +129,11 @@ def grid_data(conn: ConnDep, settings: SettingsDep, role: RoleDep, bbox: BBoxQ, 
 
 
 @router.get("/data/compounds")
-def compound_data(conn: ConnDep, settings: SettingsDep, bbox: BBoxQ, plan: PlanQ = None,
+def compound_data(conn: ConnDep, settings: SettingsDep, role: RoleDep, bbox: BBoxQ, plan: PlanQ = None,
                   tiles: TilesQ = None) -> JSONResponse:
     """Compounds intersecting a box as GeoJSON (simplified, display CRS); at most MAX_FEATURES."""
     crs = tiles_of(_tiles(tiles, settings)).crs
+    check_plan(conn, plan, role)
     plan = mapdata.map_plan(conn, plan)
     compounds = mapdata.compounds(conn, plan, bbox_to_storage(bbox, crs))
     truncated = len(compounds) > MAX_FEATURES

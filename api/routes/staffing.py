@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
-from api.deps import ROLE_RANK, ConnDep, RoleDep, require
+from api.access import check_plan
+from api.etag import etag, expected_version
+from api.deps import SESSION_COOKIE, ConnDep, RoleDep, api_key_of, require
 from gridmap.coverage import privacy
-from gridmap.errors import Forbidden, PlanError
+from gridmap.errors import PlanError
 from gridmap.domain import ENFORCEMENT_AGENCIES, ROLES
 from gridmap.storage import staffing
 from gridmap.storage.plans import current_plan, require_plan
@@ -25,12 +27,14 @@ router = APIRouter(prefix="/v1", tags=["staffing"])
 Planner = Depends(require("planner"))
 Dispatcher = Depends(require("dispatcher"))
 Role = Literal[ROLES]  # type: ignore[valid-type]
+IfMatch = Annotated[str | None, Header(description='the ETag you read, e.g. "staff-v3" (required: 428 without, '
+                                                   "412 when stale)")]
 
 
 def get_actor(request: Request, role: RoleDep) -> str:
     """Who makes an edit, for changed_by: the role and the API key's public prefix."""
-    key = request.headers.get("x-api-key") or request.headers.get("authorization", "")[7:].strip()
-    return f"{role}:{key[:7]}" if key else role
+    key = api_key_of(request)
+    return f"{role}:{key[:7]}" if key else (f"{role}:session" if request.cookies.get(SESSION_COOKIE) else role)
 
 
 ActorDep = Annotated[str, Depends(get_actor)]
@@ -123,42 +127,105 @@ def history(staff_id: str, conn: ConnDep) -> dict:
 # ---------------------------------------------------------------- edits (planner)
 
 
-@router.post("/staff", status_code=201, dependencies=[Planner])
-def create_staff(body: StaffIn, conn: ConnDep, actor: ActorDep) -> dict:
-    """Add a person to the roster (planner role)."""
-    return staffing.create_staff(conn, body.model_dump(), changed_by=actor)
+@router.get("/staff", dependencies=[Planner])
+def list_staff(conn: ConnDep,
+               limit: Annotated[int, Query(ge=1, le=1000, description="people per page")] = 100,
+               offset: Annotated[int, Query(ge=0, le=10_000_000, description="people to skip")] = 0,
+               role: Annotated[Role | None, Query(description="only this role")] = None,
+               community_code: Annotated[str | None, Query(pattern=r"^\d{12}$")] = None,
+               street_code: Annotated[str | None, Query(pattern=r"^\d{9}$")] = None,
+               agency: Annotated[str | None, Query(max_length=64)] = None,
+               q: Annotated[str | None, Query(min_length=1, max_length=100, description="part of a name or id")] = None,
+               include_retired: bool = False) -> dict:
+    """The roster (花名册), by id, a page at a time with the ``total`` matching the filters (planner role).
+    Each person carries ``version``; ``GET /v1/staff/{id}`` gives it as an ETag."""
+    return staffing.list_staff(conn, limit=limit, offset=offset, role=role, community_code=community_code,
+                               street_code=street_code, agency=agency, active_only=not include_retired, q=q)
+
+
+@router.get("/staff/{staff_id}", dependencies=[Planner])
+def get_staff(staff_id: str, conn: ConnDep, response: Response) -> dict:
+    """One person; the ``ETag`` (``"staff-v<n>"``) is what PATCH and DELETE need as If-Match (planner role)."""
+    person = staffing.staff_record(conn, staff_id)
+    response.headers["ETag"] = etag("staff", person["version"])
+    return person
+
+
+@router.post("/staff", status_code=201, dependencies=[Planner],
+             responses={200: {"description": "the same person was sent before: the record made then"}})
+def create_staff(body: StaffIn, conn: ConnDep, actor: ActorDep, response: Response) -> dict:
+    """Add a person to the roster (planner role). Idempotent by ``id``: the same person sent twice is one
+    record (the second answer 200 with it); another person under a used id is a 422."""
+    person, created = staffing.create_staff(conn, body.model_dump(), changed_by=actor)
+    response.status_code = 201 if created else 200
+    response.headers["ETag"] = etag("staff", person["version"])
+    return person
 
 
 @router.patch("/staff/{staff_id}", dependencies=[Planner])
-def update_staff(staff_id: str, body: StaffPatch, conn: ConnDep, actor: ActorDep) -> dict:
-    """Change a person's fields (planner role)."""
-    return staffing.update_staff(conn, staff_id, body.model_dump(exclude_unset=True), changed_by=actor)
+def update_staff(staff_id: str, body: StaffPatch, conn: ConnDep, actor: ActorDep, response: Response,
+                 if_match: IfMatch = None) -> dict:
+    """Change a person's fields (planner role); needs ``If-Match`` with the person's ETag (428 without,
+    412 when someone changed him since)."""
+    seen = expected_version(if_match, kind="staff")
+    result = staffing.update_staff(conn, staff_id, body.model_dump(exclude_unset=True), changed_by=actor,
+                                   expected_version=seen)
+    response.headers["ETag"] = etag("staff", result["staff"]["version"])
+    return result
 
 
 @router.delete("/staff/{staff_id}", dependencies=[Planner])
-def retire_staff(staff_id: str, conn: ConnDep, actor: ActorDep) -> dict:
-    """Take a person off the roster; his posts and links are closed, the history kept (planner role)."""
-    return staffing.retire_staff(conn, staff_id, changed_by=actor)
+def retire_staff(staff_id: str, conn: ConnDep, actor: ActorDep, response: Response, if_match: IfMatch = None) -> dict:
+    """Take a person off the roster; his posts and links are closed, the history kept (planner role;
+    ``If-Match`` as for PATCH)."""
+    seen = expected_version(if_match, kind="staff")
+    result = staffing.retire_staff(conn, staff_id, changed_by=actor, expected_version=seen)
+    response.headers["ETag"] = etag("staff", result["staff"]["version"])
+    return result
 
 
-@router.post("/staff/{staff_id}/posts", status_code=201, dependencies=[Planner])
-def open_post(staff_id: str, body: PostIn, conn: ConnDep, actor: ActorDep) -> dict:
-    """Give a person a post (planner role)."""
+@router.post("/staff/{staff_id}/posts", status_code=201, dependencies=[Planner],
+             responses={200: {"description": "the person holds this post already: that post"}})
+def open_post(staff_id: str, body: PostIn, conn: ConnDep, actor: ActorDep, response: Response) -> dict:
+    """Give a person a post (planner role). Idempotent: the same open post asked for twice is one post
+    (the second answer 200 with it)."""
     plan = body.plan or _current(conn)
-    return staffing.open_post(conn, staff_id, plan, changed_by=actor, role=body.role, grid_code=body.grid_code,
-                              building_id=body.building_id)
+    created: list[bool] = []
+    post = staffing.open_post(conn, staff_id, plan, changed_by=actor, role=body.role, grid_code=body.grid_code,
+                              building_id=body.building_id, created=created)
+    response.status_code = 201 if created and created[0] else 200
+    response.headers["ETag"] = etag("post", post["version"])
+    return post
+
+
+@router.get("/posts/{post_id}", dependencies=[Planner])
+def get_post(post_id: Annotated[int, Path(ge=1, le=2**62)], conn: ConnDep, response: Response) -> dict:
+    """One post, open or closed, with its ``ETag`` (``"post-v<n>"``) for PATCH and DELETE (planner role)."""
+    post = staffing.post_record(conn, post_id)
+    response.headers["ETag"] = etag("post", post["version"])
+    return post
 
 
 @router.patch("/posts/{post_id}", dependencies=[Planner])
-def update_post(post_id: int, body: PostPatch, conn: ConnDep, actor: ActorDep) -> dict:
-    """Close a post and open its successor with the changes (planner role)."""
-    return staffing.update_post(conn, post_id, body.model_dump(exclude_unset=True), changed_by=actor)
+def update_post(post_id: Annotated[int, Path(ge=1, le=2**62)], body: PostPatch, conn: ConnDep, actor: ActorDep,
+                response: Response, if_match: IfMatch = None) -> dict:
+    """Close a post and open its successor with the changes (planner role). Needs ``If-Match`` with the
+    post's ETag: of two hand-overs made from one ETag, one succeeds and the other gets 412."""
+    seen = expected_version(if_match, kind="post")
+    result = staffing.update_post(conn, post_id, body.model_dump(exclude_unset=True), changed_by=actor,
+                                  expected_version=seen)
+    response.headers["ETag"] = etag("post", result["post"]["version"])
+    return result
 
 
 @router.delete("/posts/{post_id}", dependencies=[Planner])
-def close_post(post_id: int, conn: ConnDep, actor: ActorDep) -> dict:
-    """End a post now; the row stays in the history (planner role)."""
-    return staffing.close_post(conn, post_id, changed_by=actor)
+def close_post(post_id: Annotated[int, Path(ge=1, le=2**62)], conn: ConnDep, actor: ActorDep, response: Response,
+               if_match: IfMatch = None) -> dict:
+    """End a post now; the row stays in the history (planner role; ``If-Match`` as for PATCH)."""
+    seen = expected_version(if_match, kind="post")
+    post = staffing.close_post(conn, post_id, changed_by=actor, expected_version=seen)
+    response.headers["ETag"] = etag("post", post["version"])
+    return post
 
 
 @router.post("/staffing/assign", dependencies=[Planner])
@@ -182,8 +249,8 @@ def _readable_plan(conn: Connection, plan: str | None, role: str) -> str:
     """The plan asked for (default current); drafts are for planners only."""
     if plan is None:
         return _current(conn)
-    if require_plan(conn, plan) == "draft" and ROLE_RANK[role] < ROLE_RANK["planner"]:
-        raise Forbidden(f"plan {plan!r} is a draft; drafts need the planner role")
+    require_plan(conn, plan)
+    check_plan(conn, plan, role)
     return plan
 
 

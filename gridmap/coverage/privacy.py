@@ -17,6 +17,16 @@ from gridmap.domain import ROLE_RANK
 
 #: The lowest caller role that sees private phone numbers.
 PRIVATE_PHONES_FROM = "dispatcher"
+#: The lowest caller role that sees draft plans (their grids, staff, maps and reports).
+DRAFTS_FROM = "planner"
+#: The lowest caller role that sees the officer roster (every officer and his load, /maps/officers).
+ROSTER_FROM = "dispatcher"
+
+
+def may_see_plan(status: str, role: str) -> bool:
+    """Whether a caller of ``role`` may see a plan of ``status``: published (and once-published) plans
+    are public, drafts only from :data:`DRAFTS_FROM` up."""
+    return status != "draft" or ROLE_RANK.get(role, 0) >= ROLE_RANK[DRAFTS_FROM]
 
 
 def may_see_phone(person: Mapping[str, Any], role: str) -> bool:

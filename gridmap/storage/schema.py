@@ -198,6 +198,8 @@ staff = Table(
     Column("community_code", String(12), ForeignKey("community.code")),
     Column("street_code", String(9), ForeignKey("street.code")),
     _attrs(),
+    # The ETag's version; a trigger (migration 0015) adds one on every UPDATE that changes the row.
+    Column("version", Integer, nullable=False, server_default=text("1")),
     _one_of("staff", "role", ROLES),
     CheckConstraint(literal_column("community_code").is_not(None) | literal_column("street_code").is_not(None),
                     name="staff_check"),
@@ -338,9 +340,17 @@ staff_post = Table(
     Column("valid_from", DateTime(timezone=True), nullable=False, server_default=_now()),
     Column("valid_to", DateTime(timezone=True)),
     Column("changed_by", Text),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    # The post this one took over (PATCH /v1/posts/{id}): a post is handed on once, never twice.
+    Column("replaces_id", BigInteger, ForeignKey("staff_post.id")),
     CheckConstraint(literal_column("valid_to").is_(None) | (literal_column("valid_to") >= literal_column("valid_from")),
                     name="staff_post_check"),
     Index("staff_post_grid_idx", "plan", "grid_code", postgresql_where=literal_column("valid_to").is_(None)),
+    # A post's natural key: the same creation twice is one post.
+    Index("staff_post_open_key", "staff_id", "role", "plan", "grid_code", "building_id", unique=True,
+          postgresql_nulls_not_distinct=True, postgresql_where=literal_column("valid_to").is_(None)),
+    Index("staff_post_replaces_key", "replaces_id", unique=True,
+          postgresql_where=literal_column("replaces_id").is_not(None)),
 )
 
 # Enforcement officers linked to compounds (属地兜底), with history.
@@ -369,4 +379,14 @@ api_key = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
     Column("revoked_at", DateTime(timezone=True)),
     _one_of("api_key", "role", KEY_ROLES),
+)
+
+# A signed-in browser: the hash of its random session id and the key it signed in with.
+api_session = Table(
+    "api_session", metadata,
+    Column("id_hash", Text, primary_key=True),
+    Column("key_id", BigInteger, ForeignKey("api_key.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("api_session_key_idx", "key_id"),
 )

@@ -55,7 +55,7 @@ TABLE_MAPS: dict[str, TableMap] = {
         _layer("barriers", "barrier", key=("source_key",)),
         _layer("addresses", "address"),
         _layer("service_points", "service_point"),
-        _layer("staff", "staff"),
+        _layer("staff", "staff", leave_out=("version",)),
         # A building group's building_id is written by staffing; an imported party_orgs
         # layer keeps its building_id (if any) in attrs, as it always has.
         _layer("party_orgs", "party_org", leave_out=("building_id",)),

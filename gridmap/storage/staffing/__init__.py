@@ -15,6 +15,7 @@ from gridmap.storage.staffing.posts import close_post, open_post, post_record, u
 from gridmap.storage.staffing.roster import (
     create_staff,
     grid_staff,
+    list_staff,
     officer_compounds,
     retire_staff,
     staff_history,
@@ -25,7 +26,7 @@ from gridmap.storage.staffing.roster import (
 )
 
 __all__ = [
-    "assign_inputs", "close_post", "create_staff", "grid_staff", "officer_compounds", "open_post", "post_record",
+    "assign_inputs", "close_post", "create_staff", "grid_staff", "list_staff", "officer_compounds", "open_post", "post_record",
     "read_assignment", "read_current", "read_roster", "retire_staff", "scope_communities", "staff_history",
     "staff_record", "stored_codes", "stored_org_id", "update_post", "update_staff", "write_assignment",
     "write_roster",

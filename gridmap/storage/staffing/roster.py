@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 from geoalchemy2 import functions as gfunc
-from sqlalchemy import Connection, Text, cast, exists, false, func, insert, literal, select, update
+from sqlalchemy import Connection, Text, and_, cast, exists, false, func, literal, select, true, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from gridmap.errors import InvalidInput, NotFound
+from gridmap.versions import check_version
 from gridmap.storage.query import jsonb, rows
 from gridmap.storage.schema import (
     community,
@@ -48,28 +50,72 @@ def write_roster(conn: Connection, roster: pd.DataFrame, *, source: str, commit:
             "committed": report.committed}
 
 
-def staff_record(conn: Connection, staff_id: str) -> dict:
-    """One person (with ``active``), or NotFound."""
+def staff_record(conn: Connection, staff_id: str, *, lock: bool = False) -> dict:
+    """One person (with ``active`` and ``version``), or NotFound; ``lock`` takes the row lock."""
     s = staff.c
-    row = conn.execute(select(*(s[f] for f in STAFF_FIELDS), active(s.attrs).label("active"))
-                       .where(s.id == staff_id)).mappings().first()
+    query = select(*(s[f] for f in STAFF_FIELDS), active(s.attrs).label("active"), s.version).where(s.id == staff_id)
+    row = conn.execute(query.with_for_update() if lock else query).mappings().first()
     if row is None:
         raise NotFound(f"staff {staff_id!r} does not exist")
     return dict(row)
 
 
-def create_staff(conn: Connection, person: dict, *, changed_by: str) -> dict:
-    """Add one person to the roster."""
-    if conn.execute(select(exists().where(staff.c.id == person["id"]))).scalar():
-        raise InvalidInput(f"id: staff {person['id']!r} already exists; PATCH it instead")
+def _locked(conn: Connection, staff_id: str, expected_version: int | None) -> dict:
+    """The person under the row lock, checked against the version the caller saw (412 when stale)."""
+    person = staff_record(conn, staff_id, lock=True)
+    check_version(expected_version, person["version"], kind="staff")
+    return person
+
+
+def list_staff(conn: Connection, *, limit: int, offset: int, role: str | None = None,
+               community_code: str | None = None, street_code: str | None = None, agency: str | None = None,
+               active_only: bool = True, q: str | None = None) -> dict:
+    """A page of the roster (by id) with the total that match the filters."""
+    s = staff.c
+    where = []
+    if role:
+        where.append(s.role == role)
+    if community_code:
+        where.append(s.community_code == community_code)
+    if street_code:
+        where.append(s.street_code == street_code)
+    if agency:
+        where.append(s.agency == agency)
+    if active_only:
+        where.append(active(s.attrs))
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append(s.name.ilike(pattern) | s.id.ilike(pattern))
+    cond = and_(true(), *where)
+    total = conn.execute(select(func.count()).select_from(staff).where(cond)).scalar()
+    items = rows(conn, select(*(s[f] for f in STAFF_FIELDS), active(s.attrs).label("active"), s.version)
+                 .where(cond).order_by(s.id).limit(limit).offset(offset))
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+def create_staff(conn: Connection, person: dict, *, changed_by: str) -> tuple[dict, bool]:
+    """Add one person to the roster; ``(record, created)``. The same person sent again (same fields) is
+    the record already made (``created`` false), even when both arrive at once; a different person
+    under a used id is refused."""
     _check_person(conn, person)
-    conn.execute(insert(staff).values(**_columns(person), attrs=jsonb({"created_by": changed_by})))
-    return staff_record(conn, person["id"])
+    # ON CONFLICT: a concurrent twin waits for the first insert, then finds the row.
+    done = conn.execute(pg_insert(staff).values(**_columns(person), attrs=jsonb({"created_by": changed_by}))
+                        .on_conflict_do_nothing(index_elements=["id"])).rowcount
+    record = staff_record(conn, person["id"])
+    if done:
+        return record, True
+    wanted = _columns(person)
+    if not record["active"] or any(record[k] != wanted[k] for k in STAFF_FIELDS):
+        raise InvalidInput(f"id: staff {person['id']!r} already exists with other fields; PATCH it instead "
+                           "/ 该编号已存在")
+    return record, False
 
 
-def update_staff(conn: Connection, staff_id: str, changes: dict, *, changed_by: str) -> dict:
-    """Change a person's fields; a new role, agency or home closes the posts and links he held."""
-    before = staff_record(conn, staff_id)
+def update_staff(conn: Connection, staff_id: str, changes: dict, *, changed_by: str,
+                 expected_version: int | None = None) -> dict:
+    """Change a person's fields; a new role, agency or home closes the posts and links he held.
+    ``expected_version``: the version the caller saw, checked under the row lock (None: any)."""
+    before = _locked(conn, staff_id, expected_version)
     if not before["active"]:
         raise InvalidInput(f"staff {staff_id!r} has left the roster; create a new person instead")
     after = {**before, **changes, "id": staff_id}
@@ -81,9 +127,9 @@ def update_staff(conn: Connection, staff_id: str, changes: dict, *, changed_by: 
     return {"staff": staff_record(conn, staff_id), "closed": closed}
 
 
-def retire_staff(conn: Connection, staff_id: str, *, changed_by: str) -> dict:
+def retire_staff(conn: Connection, staff_id: str, *, changed_by: str, expected_version: int | None = None) -> dict:
     """Take a person off the roster: posts and links closed, the row kept for history."""
-    staff_record(conn, staff_id)
+    _locked(conn, staff_id, expected_version)
     closed = _close_all(conn, staff_id, changed_by=changed_by)
     conn.execute(update(party_org).where(party_org.c.secretary_staff_id == staff_id).values(secretary_staff_id=None))
     retired = func.jsonb_build_object("active", false(), "retired_by", cast(literal(changed_by), Text),
@@ -92,7 +138,7 @@ def retire_staff(conn: Connection, staff_id: str, *, changed_by: str) -> dict:
     return {"staff": staff_record(conn, staff_id), "closed": closed}
 
 
-def _columns(person: dict) -> dict:
+def _columns(person: dict) -> dict:  # noqa: D103
     out = {k: person.get(k) or None for k in STAFF_FIELDS}
     out["phone_public"] = bool(person.get("phone_public"))
     return out
