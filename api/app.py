@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from api import errors
+from api import errors, openapi
 from api.routes import lookup, maps, meta, plans
 from api.routes import session, staffing
 from gridmap import __version__
@@ -33,10 +33,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         description="Grids, coverage and lookup for grid governance (网格化治理). Geometry is GeoJSON in "
         "EPSG:4490 unless stated; errors are JSON {error, detail}.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
     errors.install(app)
+    openapi.install(app)
     app.include_router(meta.router)
     app.include_router(session.router)
     app.include_router(plans.router)
