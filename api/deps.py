@@ -17,8 +17,8 @@ from gridmap.domain import ROLE_RANK
 from gridmap.errors import Forbidden
 from gridmap.services.coverage import Cached, CoverageCache, Opener
 
-__all__ = ["ROLE_RANK", "SESSION_COOKIE", "CallerRoleDep", "api_key_of", "require_same_origin", "session_of", "ConnDep", "RoleDep", "SettingsDep", "caller_role", "coverage_source",
-           "get_conn", "require"]
+__all__ = ["ROLE_RANK", "SESSION_COOKIE", "CallerRoleDep", "ConnDep", "RoleDep", "SettingsDep", "api_key_of",
+           "caller_role", "coverage_source", "get_conn", "require", "require_same_origin", "session_of"]
 #: Seconds a key's role is remembered by lookups: a revoked key is refused within this.
 KEY_TTL = 1.0
 

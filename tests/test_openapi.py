@@ -57,9 +57,11 @@ def test_security_schemes_and_required_parameters(schema) -> None:
 
 def test_405_says_allow(client) -> None:
     r = client.put("/v1/health")
-    assert r.status_code == 405 and set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD"} and r.json()["error"] == "method_not_allowed"
+    assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+    assert set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD"}
     r = client.put("/v1/staff/H1")
-    assert r.status_code == 405 and set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "PATCH", "DELETE"}
+    assert r.status_code == 405
+    assert set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "PATCH", "DELETE"}
 
 
 def test_docs_pages_reference_only_local_assets(client) -> None:
