@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from api import errors, middleware, warm
+from api import errors, middleware, openapi, warm
 from api.routes import lookup, maps, meta, plans
 from api.routes import session, staffing
 from gridmap import __version__
@@ -35,11 +35,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         description="Grids, coverage and lookup for grid governance (网格化治理). Geometry is GeoJSON in "
         "EPSG:4490 unless stated; errors are JSON {error, detail}.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
     errors.install(app)
     middleware.install(app)  # request ids, the catch-all 500, 503s, body limit, input checks, rate limits
+    openapi.install(app)
     app.include_router(meta.router)
     app.include_router(session.router)
     app.include_router(plans.router)

@@ -75,7 +75,8 @@ async def lookup(
     request: Request,
     lon: Annotated[float | None, Query(description="longitude in `crs`")] = None,
     lat: Annotated[float | None, Query(description="latitude in `crs`")] = None,
-    crs: Annotated[str | None, Query(description="wgs84, cgcs2000, gcj02 (Amap/Tencent) or bd09 (Baidu)")] = None,
+    crs: Annotated[str | None, Query(description="CRS of lon/lat, required with them (422 without): wgs84, "
+                                                 "cgcs2000, gcj02 (Amap/Tencent) or bd09 (Baidu)")] = None,
     address: Annotated[str | None, Query(description="free-text address (标准地址), Chinese")] = None,
     at: Annotated[str | None, Query(description="date (YYYY-MM-DD): answer from the generation current then")] = None,
 ) -> JSONResponse:

@@ -54,8 +54,8 @@ async def sign_in(request: Request, conn: ConnDep, settings: SettingsDep) -> Res
         session_id, role = keys.open_session(conn, key, ttl_s=ttl)
     except Unauthorized as exc:
         if is_form:
-            return HTMLResponse(login_page(next_url=next_url, error="密钥无效或已吊销 / key unknown or revoked"),
-                                status_code=401)
+            page = login_page(next_url=next_url, error="密钥无效或已吊销 / key unknown or revoked")
+            return HTMLResponse(page, status_code=401)
         raise exc
     if role == "public":  # a public key signs in nobody
         raise Unauthorized("a public key needs no sign-in")

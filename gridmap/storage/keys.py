@@ -78,7 +78,8 @@ def role_for_session(conn: Connection, session_id: str) -> str:
                        .where((s.id_hash == _hash(session_id)) & (s.expires_at > func.now())
                               & k.revoked_at.is_(None))).mappings().first()
     if row is None or not hmac.compare_digest(row["id_hash"], _hash(session_id)):
-        raise Unauthorized("session expired or signed out; sign in again at /maps/login / 会话已失效，请重新登录")
+        raise Unauthorized("session expired or signed out; sign in again at /maps/login "
+                           "/ 会话已失效，请重新登录")
     return row["role"]
 
 

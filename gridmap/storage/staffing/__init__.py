@@ -26,7 +26,8 @@ from gridmap.storage.staffing.roster import (
 )
 
 __all__ = [
-    "assign_inputs", "close_post", "create_staff", "grid_staff", "list_staff", "officer_compounds", "open_post", "post_record",
+    "assign_inputs", "close_post", "create_staff", "grid_staff", "list_staff", "officer_compounds", "open_post",
+    "post_record",
     "read_assignment", "read_current", "read_roster", "retire_staff", "scope_communities", "staff_history",
     "staff_record", "stored_codes", "stored_org_id", "update_post", "update_staff", "write_assignment",
     "write_roster",
