@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api import errors
-from api.routes import lookup, maps, meta, plans
+from api.routes import editing, lookup, maps, meta, plans
 from api.routes import staffing
 from gridmap import __version__
 from gridmap.config import Settings
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     errors.install(app)
     app.include_router(meta.router)
+    app.include_router(editing.router)
     app.include_router(plans.router)
     app.include_router(plans.generations)
     app.include_router(staffing.router)
