@@ -213,6 +213,29 @@ def test_refusals_leases_and_rejection(api, demo) -> None:
     assert api.post("/v1/plans/second/edits", json={"op": "unlock", "grids": [target]},
                     headers=planner).status_code == 200
 
+
+    # split: the compound and its territory become a new grid; merge: it goes back, the new code is retired
+    hh = dict(conn.execute(text("SELECT code, households FROM grid WHERE plan = 'second'")).all())
+    split = api.post("/v1/plans/second/edits", json={"op": "split", "grid": source, "compounds": [compound]},
+                     headers=planner)
+    assert split.status_code == 200, split.text
+    new = split.json()["affected"][-1]["code"] if split.json()["affected"][-1]["code"] != source \
+        else split.json()["affected"][0]["code"]
+    assert new[:12] == big and new not in hh
+    got = {a["code"]: a["households"] for a in split.json()["affected"]}
+    assert got[source] + got[new] == hh[source] and got[new] > 0
+    merged = api.post("/v1/plans/second/edits", json={"op": "merge", "grids": [source, new]}, headers=planner)
+    assert merged.status_code == 200, merged.text
+    assert {a["code"]: a["households"] for a in merged.json()["affected"]} == {source: hh[source], new: 0}
+    assert [a.get("removed") for a in merged.json()["affected"] if a["code"] == new] == [True]
+    again = api.post("/v1/plans/second/edits", json={"op": "split", "grid": source, "compounds": [compound]},
+                     headers=planner).json()
+    assert new not in {a["code"] for a in again["affected"]}  # a retired code is never given out again
+    assert [m["compound_id"] for m in editing.diff(conn, "current", "second")["compounds_moved"]] == [compound]
+    assert api.post("/v1/plans/second/undo", headers=planner).status_code == 200
+    assert api.post("/v1/plans/second/undo", headers=planner).status_code == 200  # the merge undone: split again
+    assert conn.execute(text("SELECT count(*) FROM grid WHERE plan = 'second' AND code = :n"), {"n": new}).scalar() == 1
+
     assert api.post("/v1/plans/second/submit", headers=api.keys["planner"]).status_code == 200
     no_reason = api.post("/v1/plans/second/reject", headers=api.keys["approver"])
     assert no_reason.status_code == 422

@@ -26,9 +26,11 @@ Codes = list[Annotated[str, Field(min_length=1, max_length=64)]]
 
 
 class EditRequest(BaseModel):
-    """One edit: ``move`` (compounds and buildings ``to`` a grid), ``lock`` / ``unlock`` (``grids``)."""
+    """One edit: ``move`` (compounds and buildings ``to`` a grid), ``split`` (``grid`` + ``compounds``),
+    ``merge`` / ``lock`` / ``unlock`` (``grids``)."""
 
-    op: Literal["move", "lock", "unlock"]
+    op: Literal["move", "split", "merge", "lock", "unlock"]
+    grid: str | None = Field(default=None, pattern=r"^\d{15}$")
     compounds: Codes = Field(default_factory=list, max_length=500)
     buildings: Codes = Field(default_factory=list, max_length=500)
     to: str | None = Field(default=None, pattern=r"^\d{15}$")
@@ -55,6 +57,14 @@ def edit(plan: str, body: EditRequest, conn: ConnDep, actor: ActorDep, response:
             raise InvalidInput('a move names its target grid: "to": GRID_CODE')
         result = editing.move(conn, plan, to=body.to, compounds=body.compounds, buildings=body.buildings,
                               author=actor, reason=body.reason, expected_version=seen)
+    elif body.op == "split":
+        if not body.grid:
+            raise InvalidInput('a split names its grid: "grid": GRID_CODE')
+        result = editing.split(conn, plan, grid=body.grid, compounds=body.compounds, author=actor,
+                               reason=body.reason, expected_version=seen)
+    elif body.op == "merge":
+        result = editing.merge(conn, plan, grids=body.grids, author=actor, reason=body.reason,
+                               expected_version=seen)
     else:
         result = editing.set_lock(conn, plan, grids=body.grids, locked=body.op == "lock", author=actor,
                                   reason=body.reason, expected_version=seen)

@@ -76,6 +76,28 @@ def move_cmd(plan: Annotated[str, typer.Argument(help="draft plan")],
                                       author=cli_user(), reason=reason, expected_version=version), as_json)
 
 
+@plan_app.command("split")
+def split_cmd(plan: str, grid: Annotated[str, typer.Option("--grid", help="grid to split")],
+              compound: Annotated[list[str], typer.Option("--compound", help="compound of the new grid (repeatable)")],
+              reason: ReasonOpt = None, version: VersionOpt = None, as_json: JsonOpt = False) -> None:
+    """The listed compounds of a grid form a new grid (next free code; codes are never reused)."""
+    from gridmap.services import editing
+
+    _change(lambda conn: editing.split(conn, plan, grid=grid, compounds=compound, author=cli_user(), reason=reason,
+                                       expected_version=version), as_json)
+
+
+@plan_app.command("merge")
+def merge_cmd(plan: str, grid: Annotated[list[str], typer.Option("--grid", help="grid code (repeatable; the "
+                                                                                 "first code stays)")],
+              reason: ReasonOpt = None, version: VersionOpt = None, as_json: JsonOpt = False) -> None:
+    """Merge grids of one community: the first code stays, the others are retired."""
+    from gridmap.services import editing
+
+    _change(lambda conn: editing.merge(conn, plan, grids=grid, author=cli_user(), reason=reason,
+                                       expected_version=version), as_json)
+
+
 def _lock(plan: str, grid: list[str], locked: bool, reason, version, as_json: bool) -> None:
     from gridmap.services import editing
 

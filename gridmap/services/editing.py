@@ -149,6 +149,85 @@ def _refuse_locked(grids: list[dict]) -> None:
         raise PlanError(f"网格已锁定 (locked grids: {locked}); unlock them first: gridmap plan unlock PLAN --grid CODE")
 
 
+# ---------------------------------------------------------------- split / merge
+
+
+def split(conn: Connection, plan: str, *, grid: str, compounds: list[str], author: str,
+          reason: str | None = None, expected_version: int | None = None) -> dict:
+    """The listed compounds of ``grid`` (with their territory) form a new grid with the community's
+    next free code (codes are never reused)."""
+    from gridmap.partition.codes import grid_name
+
+    compounds = sorted(set(compounds))
+    if not compounds:
+        raise InvalidInput("name the compounds of the new grid: --compound ID")
+    row = store.lock_plan(conn, plan, expected_version=expected_version)
+    source = store.grid_rows(conn, plan, [grid]).get(grid)
+    if source is None:
+        raise InvalidInput(f"网格 {grid} 不在方案 {plan} 中 (grid {grid} is not in plan {plan!r})")
+    _refuse_locked([source])
+    members = store.member_geometries(conn, plan, grid)
+    outside = sorted(set(compounds) - {m["compound_id"] for m in members})
+    if outside:
+        raise InvalidInput(f"不在网格 {grid} 中 (not in grid {grid}): {outside[:10]}")
+    flags = [m["compound_id"] in compounds for m in members]
+    if all(flags):
+        raise InvalidInput(f"拆分需留下至少一个小区 (a split leaves at least one compound in grid {grid})")
+    cc = source["community_code"]
+    code = _next_code(conn, cc)
+    epsg = metric_crs(float(source["geom"].centroid.x))
+    taken, rest = reshape.carve(source["geom"], [m["geom"] for m in members], flags, epsg=epsg)
+    codes = [grid, code]
+    store.take_leases(conn, plan, codes, holder=author, seconds=LEASE_SECONDS)
+    before = store.snapshot(conn, plan, codes)
+    moving = {(m["compound_id"], m["building_id"]) for m, f in zip(members, flags) if f}
+    new = {"code": code, "name": grid_name(store.community_name(conn, cc), code), "community_code": cc,
+           "households": 0, "attrs": {"split_from": grid}}
+    after = _after({**before, "grids": [*before["grids"], new]}, {grid: rest, code: taken}, moving=moving, to=code)
+    moved = sum(int(m["households"]) for m, f in zip(members, flags) if f)
+    payload = {"op": "split", "grid": grid, "compounds": compounds, "new_grid": code}
+    return _commit(conn, row, "split", payload, before, after, author=author, reason=reason, moved=moved)
+
+
+def _next_code(conn: Connection, community_code: str) -> str:
+    used = [int(c[12:]) for c in store.used_codes(conn, community_code) if c[12:].isdigit()]
+    n = max(used, default=0) + 1
+    if n > 999:
+        raise PlanError(f"社区 {community_code} 的网格编码已用完 (no grid code left in community {community_code})")
+    return f"{community_code}{n:03d}"
+
+
+def merge(conn: Connection, plan: str, *, grids: list[str], author: str, reason: str | None = None,
+          expected_version: int | None = None) -> dict:
+    """Merge grids of one community into the first: its code stays, the others are retired."""
+    codes = list(dict.fromkeys(grids))
+    if len(codes) < 2:
+        raise InvalidInput("name at least two grids: --grid CODE --grid CODE")
+    row = store.lock_plan(conn, plan, expected_version=expected_version)
+    found = store.grid_rows(conn, plan, codes)
+    missing = [c for c in codes if c not in found]
+    if missing:
+        raise InvalidInput(f"not grids of plan {plan!r}: {missing}")
+    communities = sorted({g["community_code"] for g in found.values()})
+    if len(communities) > 1:
+        raise InvalidInput(f"只能合并同一社区的网格 (merge grids of one community): {communities}")
+    _refuse_locked(list(found.values()))
+    first, others = codes[0], codes[1:]
+    geom = found[first]["geom"]
+    for c in others:
+        if not reshape.touches(geom, found[c]["geom"]):
+            raise InvalidInput(f"网格 {c} 与 {first} 不相邻 (grid {c} does not touch the merged grid)")
+        geom = reshape.joined(geom, found[c]["geom"])
+    store.take_leases(conn, plan, codes, holder=author, seconds=LEASE_SECONDS)
+    before = store.snapshot(conn, plan, codes)
+    moving = {(m["compound_id"], m["building_id"]) for m in before["members"] if m["grid_code"] in others}
+    after = _after({**before, "grids": [g for g in before["grids"] if g["code"] == first]}, {first: geom},
+                   moving=moving, to=first)
+    moved = sum(int(m["households"]) for m in before["members"] if m["grid_code"] in others)
+    payload = {"op": "merge", "grids": codes, "kept": first, "retired": others}
+    return _commit(conn, row, "merge", payload, before, after, author=author, reason=reason, moved=moved)
+
+
 # ---------------------------------------------------------------- lock / unlock
 
 

@@ -197,6 +197,20 @@ def community_codes(conn: Connection, plan: str, community_code: str) -> list[st
                                                        & (grid.c.community_code == community_code))).scalars())
 
 
+def used_codes(conn: Connection, community_code: str) -> set[str]:
+    """Every grid code a community has had: in any plan, or in any plan's edit log (retired codes
+    are never given out again)."""
+    from sqlalchemy import String, cast as sql_cast
+
+    g, e = grid.c, plan_edit.c
+    held = set(conn.execute(select(g.code).where(g.community_code == community_code)).scalars())
+    logged = select(func.jsonb_array_elements_text(e.inverse["codes"]).label("code")) \
+        .where(e.inverse.has_key("codes")).subquery()
+    held |= set(conn.execute(select(logged.c.code).where(func.left(logged.c.code, 12)
+                                                         == sql_cast(community_code, String))).scalars())
+    return held
+
+
 def community_name(conn: Connection, code: str) -> str:
     c = community.c
     return conn.execute(select(func.coalesce(c.attrs["short_name"].astext, c.name)).where(c.code == code)).scalar() \
