@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     errors.install(app)
     app.include_router(meta.router)
     app.include_router(editing.router)
+    app.include_router(editing.pages)
     app.include_router(plans.router)
     app.include_router(plans.generations)
     app.include_router(staffing.router)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from api.deps import ConnDep, require
@@ -20,6 +21,7 @@ from gridmap.errors import InvalidInput
 from gridmap.services import editing
 
 router = APIRouter(prefix="/v1/plans", tags=["editing"], dependencies=[Depends(require("planner"))])
+pages = APIRouter(prefix="/maps", tags=["maps"], dependencies=[Depends(require("planner"))])
 Approver = [Depends(require("approver"))]
 IfMatch = Annotated[str | None, Header(description='the plan\'s ETag you saw, e.g. "plan-v3"')]
 Codes = list[Annotated[str, Field(min_length=1, max_length=64)]]
@@ -130,3 +132,28 @@ def reject(plan: str, conn: ConnDep, actor: ActorDep, response: Response, if_mat
                                             reason=(body or ReviewRequest()).reason,
                                             expected_version=expected_version(if_match, kind="plan",
                                                                               required=False)))
+
+
+@router.get("/{plan}/map")
+def map_data(plan: str, conn: ConnDep, response: Response,
+             bbox: Annotated[str | None, Query(description="west,south,east,north (EPSG:4490)")] = None) -> dict:
+    """What the editor draws: grids with households and bounds, compounds, the current generation's outlines."""
+    box = None
+    if bbox:
+        try:
+            box = tuple(float(x) for x in bbox.split(","))
+        except ValueError:
+            box = ()
+        if len(box) != 4 or not (box[0] < box[2] and box[1] < box[3]):
+            raise InvalidInput(f"bbox {bbox[:80]!r} must be west,south,east,north with west < east, south < north")
+    return _answer(response, editing.editor_data(conn, plan, bbox=box))
+
+
+@pages.get("/editor", response_class=HTMLResponse)
+def editor(conn: ConnDep, plan: Annotated[str, Query(description="the draft plan to edit")]) -> HTMLResponse:
+    """The plan editor (planner role): pick compounds, a neighbouring grid, move; undo/redo; the log."""
+    from gridmap.maps.editor import editor_page
+    from gridmap.storage.plans import require_plan
+
+    require_plan(conn, plan)
+    return HTMLResponse(editor_page(plan, static_url="/maps/static"))

@@ -25,8 +25,10 @@ from gridmap.partition.report import check_grid
 from gridmap.partition.rules import Rules
 from gridmap.violations import Violation
 
-#: Shared boundary (degrees, ~1 cm) below which two polygons only touch at a point.
+#: Two polygons within this distance (degrees, ~1 cm) along an edge of at least ten times it share a boundary.
 TOUCH_DEG = 1e-7
+#: How far (degrees, ~5 cm) a carved territory is grown before it is clipped to its grid.
+SNAP_DEG = 5e-7
 
 
 def carve(container: BaseGeometry, units: Sequence[BaseGeometry], moved: Sequence[bool], *,
@@ -47,7 +49,10 @@ def carve(container: BaseGeometry, units: Sequence[BaseGeometry], moved: Sequenc
     terr = territories(geoms, box)
     taken_m = dissolve_tiles(np.asarray(terr[flags], dtype=object))
     taken = gpd.GeoSeries([taken_m], crs=epsg).to_crs(STORAGE_EPSG).iloc[0]
-    taken = _clean(shapely.intersection(shapely.make_valid(taken), container))
+    # grown by SNAP_DEG before clipping: the round trip through the metric CRS leaves edges a
+    # hair inside the grid's own, which would keep a sliver of the source grid along them
+    grown = shapely.buffer(shapely.make_valid(taken), SNAP_DEG, join_style="mitre")
+    taken = _clean(shapely.intersection(grown, container))
     return taken, _clean(shapely.difference(container, taken))
 
 
@@ -60,8 +65,7 @@ def touches(a: BaseGeometry, b: BaseGeometry) -> bool:
     """Whether two polygons share a boundary longer than a point (a line, not a corner)."""
     if a.is_empty or b.is_empty:
         return False
-    return float(shapely.intersection(a.boundary, b.boundary).length) > TOUCH_DEG or \
-        float(shapely.intersection(a, b).area) > 0
+    return float(shapely.intersection(shapely.buffer(a, TOUCH_DEG), b).area) > 10 * TOUCH_DEG * TOUCH_DEG
 
 
 def as_multi(geom: BaseGeometry) -> shapely.MultiPolygon:

@@ -352,6 +352,23 @@ def plan_state(conn: Connection, plan: str) -> dict:
     return {"plan": plan, "version": version, "review": review, "etag": plan_etag(version)}
 
 
+def editor_data(conn: Connection, plan: str, *, bbox: tuple[float, float, float, float] | None) -> dict:
+    """What the editor page draws: the plan's grids with their bounds, compounds, the current
+    generation's grids as a ghost outline (in ``bbox``, EPSG:4490)."""
+    require_plan(conn, plan)
+    ghost = current_plan(conn)
+    layers = store.editor_layers(conn, plan, bbox=bbox, ghost_plan=ghost if ghost != plan else None)
+    params = store.plan_params(conn, plan)
+    kinds: dict[str, Rules] = {}
+    for f in layers["grids"]["features"]:
+        cc = f["properties"]["community_code"]
+        if cc not in kinds:
+            kinds[cc] = _rules(params, store.community_load(conn, plan, cc)[2])
+        f["properties"]["min_households"] = kinds[cc].min_households
+        f["properties"]["max_households"] = kinds[cc].max_households
+    return {**plan_state(conn, plan), "ghost_plan": ghost, **layers}
+
+
 def log(conn: Connection, plan: str) -> dict:
     require_plan(conn, plan)
     entries = store.edit_log(conn, plan)

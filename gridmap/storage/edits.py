@@ -340,3 +340,41 @@ def layer_frames(conn: Connection, plan: str, codes: list[str], compounds: list[
     comps = read_geoframe(conn, select(k.id.label("compound_id"), k.name, k.households, k.geom.label("geometry"))
                           .where(k.id.in_(sorted(compounds))).order_by(k.id))
     return grids, comps
+
+
+# ---------------------------------------------------------------- the editor page's data
+
+
+def editor_layers(conn: Connection, plan: str, *, bbox: tuple[float, float, float, float] | None,
+                  ghost_plan: str | None, limit: int = 4000) -> dict:
+    """GeoJSON of a plan's grids (households, locked) and compounds (their grid) in ``bbox``
+    (EPSG:4490; None: everything), and the ghost outlines of ``ghost_plan``'s grids."""
+    import json
+
+    g, m, k = grid.c, grid_member.c, compound.c
+    box = gfunc.ST_MakeEnvelope(*bbox, 4490) if bbox else None
+
+    def where(col):
+        return gfunc.ST_Intersects(col, box) if box is not None else literal(True)
+
+    def fc(query) -> list[dict]:
+        return [{"type": "Feature", "geometry": json.loads(r.pop("geojson")), "properties": r}
+                for r in rows(conn, query.limit(limit))]
+
+    simple = lambda col: func.ST_AsGeoJSON(gfunc.ST_SimplifyPreserveTopology(col, 0.00001), 6)  # noqa: E731
+    grids = fc(select(g.code, g.name, g.community_code, g.households,
+                      func.coalesce(g.attrs["locked"].as_boolean(), False).label("locked"),
+                      simple(g.geom).label("geojson")).where((g.plan == plan) & where(g.geom)).order_by(g.code))
+    comps = fc(select(k.id, k.name, k.households, func.min(m.grid_code).label("grid_code"),
+                      func.count(m.grid_code).label("parts"), simple(k.geom).label("geojson"))
+               .join_from(compound, grid_member, (m.compound_id == k.id) & (m.plan == plan))
+               .where(where(k.geom)).group_by(k.id, k.name, k.households, k.geom).order_by(k.id))
+    ghost = fc(select(g.code, simple(gfunc.ST_Boundary(g.geom)).label("geojson"))
+               .where((g.plan == ghost_plan) & where(g.geom)).order_by(g.code)) if ghost_plan else []
+    extent = conn.execute(select(func.ST_XMin(func.ST_Extent(g.geom)), func.ST_YMin(func.ST_Extent(g.geom)),
+                                 func.ST_XMax(func.ST_Extent(g.geom)), func.ST_YMax(func.ST_Extent(g.geom)))
+                          .where(g.plan == plan)).one()
+    return {"grids": {"type": "FeatureCollection", "features": grids},
+            "compounds": {"type": "FeatureCollection", "features": comps},
+            "ghost": {"type": "FeatureCollection", "features": ghost},
+            "bounds": list(extent), "truncated": len(grids) >= limit or len(comps) >= limit}
