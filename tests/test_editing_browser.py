@@ -8,6 +8,7 @@ the displayed counts, undo restores them; without a key the page is refused.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -63,8 +64,8 @@ def load(conn, folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def live(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """(base URL, planner key) of a uvicorn server whose requests share one rolled-back transaction."""
+def live(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
+    """(base URL, planner key, another planner's key) of a uvicorn server whose requests share one rolled-back transaction."""
     import uvicorn
 
     from api.app import create_app
@@ -76,6 +77,7 @@ def live(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[t
     trans = conn.begin()
     load(conn, tmp_path_factory.mktemp("editor-browser"))
     key = create_key(conn, "planner")
+    second = create_key(conn, "planner")  # another planner
     app = create_app(Settings(tiles="none"), engine=engine)
     app.dependency_overrides[get_conn] = nested_conn(conn, threading.Lock())
     port = _free_port()
@@ -87,7 +89,7 @@ def live(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[t
         time.sleep(0.05)
     assert server.started, "uvicorn did not start"
     try:
-        yield f"http://127.0.0.1:{port}", key
+        yield f"http://127.0.0.1:{port}", key, second
     finally:
         server.should_exit = True
         thread.join(10)
@@ -101,14 +103,14 @@ def shown(browser, code: str) -> str | None:
 
 
 def test_anonymous_callers_are_refused(live) -> None:
-    url, _ = live
+    url, _, _ = live
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{url}/maps/editor?plan=draft")
     assert refused.value.code == 403
 
 
 def test_a_move_changes_the_counts_and_undo_restores_them(live, tmp_path: Path) -> None:
-    url, key = live
+    url, key, _ = live
     with chromium() as browser:
         browser.execute_cdp_cmd("Network.enable", {})
         browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"X-API-Key": key}})
@@ -134,3 +136,29 @@ def test_a_move_changes_the_counts_and_undo_restores_them(live, tmp_path: Path) 
         assert "撤销" in browser.find_element(By.ID, "log").text
         assert [m for m in severe(browser) if "favicon" not in m] == []
         assert screenshot(browser, tmp_path / "editor.png")["variance"] > 50
+
+
+def post(url: str, key: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"X-API-Key": key, "If-Match": "*", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
+
+
+def test_a_second_planner_sees_the_lease_message(live) -> None:
+    url, key, second = live
+    post(f"{url}/v1/plans/draft/edits", key, {"op": "move", "compounds": ["C4"], "to": W2})  # leases W1, W2
+    with chromium() as browser:
+        browser.execute_cdp_cmd("Network.enable", {})
+        browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"X-API-Key": second}})
+        browser.get(f"{url}/maps/editor?plan=draft")
+        wait_for(browser, "window.gridmap && window.gridmap.ready && window.gridmap.pending() === 0")
+        assert shown(browser, W2) == "510"
+        browser.execute_script("window.gridmap.select('C4')")
+        browser.find_element(By.CSS_SELECTOR, f'tr[data-code="{W1}"]').click()
+        browser.find_element(By.ID, "move").click()
+        wait_for(browser, "document.getElementById('message').className === 'leased'")
+        message = browser.find_element(By.ID, "message").text
+        assert "正由 planner:" in message and "编辑" in message
+        assert shown(browser, W2) == "510"  # nothing changed
+    post(f"{url}/v1/plans/draft/undo", key, {})

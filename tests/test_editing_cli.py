@@ -77,6 +77,18 @@ def test_the_redraw_loop_on_the_command_line(cli_env: str, tmp_path: Path) -> No
     assert [e["op"] for e in log["entries"]] == ["copy", "move", "undo", "split", "merge", "lock"]
     assert log["entries"][1]["reason"] == "书记要求" and log["entries"][1]["author"].startswith("cli")
     assert "version" in run("plan", "log", "d1")
+
+    # rebalance: the engine re-solves just the listed grids (refused while one is locked)
+    locked = runner.invoke(app, ["plan", "rebalance", "d1", "--grid", W1, "--grid", W2])
+    assert locked.exit_code == 2 and "locked" in locked.output
+    as_json("plan", "unlock", "d1", "--grid", W2)
+    assert {a["code"]: a["households"] for a in as_json("plan", "move", "d1", "--compound", "C4", "--to", W2)[
+        "affected"]} == {W1: 320, W2: 510}  # over the maximum
+    balanced = as_json("plan", "rebalance", "d1", "--grid", W1, "--grid", W2)
+    kept = [a for a in balanced["affected"] if not a.get("removed")]
+    assert sum(a["households"] for a in kept) == 830 and len(kept) == 2
+    assert all(300 <= a["households"] <= 500 and a["violations"] == [] for a in kept)
+    assert as_json("plan", "log", "d1")["entries"][-1]["op"] == "rebalance"
     assert as_json("plan", "check", "d1")["grids"] == 2
     assert as_json("plan", "submit", "d1")["review"] == "submitted"
     assert as_json("plan", "approve", "d1")["review"] == "approved"

@@ -29,9 +29,9 @@ Codes = list[Annotated[str, Field(min_length=1, max_length=64)]]
 
 class EditRequest(BaseModel):
     """One edit: ``move`` (compounds and buildings ``to`` a grid), ``split`` (``grid`` + ``compounds``),
-    ``merge`` / ``lock`` / ``unlock`` (``grids``)."""
+    ``merge`` / ``rebalance`` / ``lock`` / ``unlock`` (``grids``)."""
 
-    op: Literal["move", "split", "merge", "lock", "unlock"]
+    op: Literal["move", "split", "merge", "rebalance", "lock", "unlock"]
     grid: str | None = Field(default=None, pattern=r"^\d{15}$")
     compounds: Codes = Field(default_factory=list, max_length=500)
     buildings: Codes = Field(default_factory=list, max_length=500)
@@ -64,6 +64,9 @@ def edit(plan: str, body: EditRequest, conn: ConnDep, actor: ActorDep, response:
             raise InvalidInput('a split names its grid: "grid": GRID_CODE')
         result = editing.split(conn, plan, grid=body.grid, compounds=body.compounds, author=actor,
                                reason=body.reason, expected_version=seen)
+    elif body.op == "rebalance":
+        result = editing.rebalance(conn, plan, grids=body.grids, author=actor, reason=body.reason,
+                                   expected_version=seen)
     elif body.op == "merge":
         result = editing.merge(conn, plan, grids=body.grids, author=actor, reason=body.reason,
                                expected_version=seen)

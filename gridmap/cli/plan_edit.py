@@ -98,6 +98,16 @@ def merge_cmd(plan: str, grid: Annotated[list[str], typer.Option("--grid", help=
                                        expected_version=version), as_json)
 
 
+@plan_app.command("rebalance")
+def rebalance_cmd(plan: str, grid: Annotated[list[str], typer.Option("--grid", help="grid code (repeatable)")],
+                  reason: ReasonOpt = None, version: VersionOpt = None, as_json: JsonOpt = False) -> None:
+    """Let the engine re-solve just these grids of one community; the others stay as they are."""
+    from gridmap.services import editing
+
+    _change(lambda conn: editing.rebalance(conn, plan, grids=grid, author=cli_user(), reason=reason,
+                                           expected_version=version), as_json)
+
+
 def _lock(plan: str, grid: list[str], locked: bool, reason, version, as_json: bool) -> None:
     from gridmap.services import editing
 

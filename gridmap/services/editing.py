@@ -228,6 +228,61 @@ def merge(conn: Connection, plan: str, *, grids: list[str], author: str, reason:
     return _commit(conn, row, "merge", payload, before, after, author=author, reason=reason, moved=moved)
 
 
+# ---------------------------------------------------------------- rebalance
+
+
+def rebalance(conn: Connection, plan: str, *, grids: list[str], author: str, reason: str | None = None,
+              expected_version: int | None = None) -> dict:
+    """The partition engine re-solves just ``grids`` (of one community): every other grid of the
+    community is locked for the solve, so only the listed grids' compounds and territory are
+    redrawn (unchanged member sets keep their codes)."""
+    from gridmap.partition import partition
+    from gridmap.storage.grids import partition_inputs, read_grids, read_members
+
+    codes = sorted(set(grids))
+    if not codes:
+        raise InvalidInput("name the grids to rebalance: --grid CODE")
+    row = store.lock_plan(conn, plan, expected_version=expected_version)
+    found = store.grid_rows(conn, plan, codes)
+    missing = [c for c in codes if c not in found]
+    if missing:
+        raise InvalidInput(f"not grids of plan {plan!r}: {missing}")
+    communities = sorted({g["community_code"] for g in found.values()})
+    if len(communities) > 1:
+        raise InvalidInput(f"只能重新平衡同一社区的网格 (rebalance grids of one community): {communities}")
+    _refuse_locked(list(found.values()))
+    cc = communities[0]
+    every = store.community_codes(conn, plan, cc)
+    store.take_leases(conn, plan, every, holder=author, seconds=LEASE_SECONDS)
+    inputs = partition_inputs(conn, "community", cc)
+    kind = str(inputs["communities"]["kind"].iloc[0]) if len(inputs["communities"]) else "urban"
+    current = read_grids(conn, plan, community_codes=[cc])
+    members = read_members(conn, plan)
+    members = members[members["grid_code"].str[:12] == cc]
+    result = partition(communities=inputs["communities"], compounds=inputs["compounds"],
+                       buildings=inputs["buildings"], barriers=inputs["barriers"], rules=_rules(row["params"], kind),
+                       current=current, current_members=members, locked=frozenset(set(every) - set(codes)),
+                       plan=plan, workers=1)
+    before = store.snapshot(conn, plan, every)
+    kept = {g["code"]: g for g in before["grids"]}
+    after_grids = []
+    for r in result.grids.itertuples(index=False):
+        old = kept.get(str(r.code), {})
+        after_grids.append({"code": str(r.code), "name": str(r.name), "community_code": cc,
+                            "households": int(r.households), "attrs": old.get("attrs") or {},
+                            "wkb": store.grid_wkb(reshape.as_multi(r.geometry))})
+    after_members = [{"grid_code": str(m.grid_code), "compound_id": str(m.compound_id),
+                      "building_id": None if m.building_id is None or m.building_id != m.building_id
+                      else str(m.building_id), "households": int(m.households)}
+                     for m in result.members.itertuples(index=False)]
+    changed = sorted(set(every) | {g["code"] for g in after_grids})
+    after = {"codes": changed, "grids": after_grids, "members": after_members}
+    before = store.snapshot(conn, plan, changed)
+    payload = {"op": "rebalance", "grids": codes, "community_code": cc}
+    return _commit(conn, row, "rebalance", payload, before, after, author=author, reason=reason,
+                   moved=_moved(before, after))
+
+
 # ---------------------------------------------------------------- lock / unlock
 
 
