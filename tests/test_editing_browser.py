@@ -125,14 +125,15 @@ def test_a_move_changes_the_counts_and_undo_restores_them(live, tmp_path: Path) 
         wait_for(browser, f"document.querySelector('tr[data-code=\"{W2}\"] td.households').textContent === '510'")
         wait_for(browser, "window.gridmap.pending() === 0")
         assert shown(browser, W1) == "320"
-        assert "已保存 v2" in browser.find_element(By.ID, "message").text
-        wait_for(browser, "document.querySelectorAll('#log li').length === 1")  # written by a partition: no copy row
+        message = browser.find_element(By.ID, "message").text
+        assert "已保存 v3" in message and "规则提示" in message and "510 households > max 500" in message
+        wait_for(browser, "document.querySelectorAll('#log li').length === 2")  # the partition's write, the move
         assert "移动" in browser.find_element(By.ID, "log").text
         browser.find_element(By.ID, "undo").click()
         wait_for(browser, f"document.querySelector('tr[data-code=\"{W2}\"] td.households').textContent === '410'")
         wait_for(browser, "window.gridmap.pending() === 0")
         assert shown(browser, W1) == "420"
-        wait_for(browser, "document.querySelectorAll('#log li').length === 2")
+        wait_for(browser, "document.querySelectorAll('#log li').length === 3")
         assert "撤销" in browser.find_element(By.ID, "log").text
         assert [m for m in severe(browser) if "favicon" not in m] == []
         assert screenshot(browser, tmp_path / "editor.png")["variance"] > 50

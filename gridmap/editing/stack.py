@@ -2,7 +2,8 @@
 
 Every change that edits grids (``EDITS``) pushes itself and clears what could be redone; an
 ``undo`` row pops the latest change onto the redo side, a ``redo`` row puts it back. Review steps
-and the copy that made the plan are not edits: they are never undone.
+and the copy that made the plan are not edits: they are never undone; a ``rewrite`` (a partition
+or an import wrote the grids) ends the stack.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ def replay(log: Iterable[dict]) -> tuple[list[int], list[int]]:
             undone.append(done.pop())
         elif op == "redo":
             done.append(undone.pop())
+        elif op == "rewrite":  # a partition or import rewrote the grids: nothing before it is undone
+            done.clear()
+            undone.clear()
     return done, undone
 
 

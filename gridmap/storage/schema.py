@@ -51,8 +51,8 @@ GENERATION_KINDS = ("publish", "rollback")
 KEY_ROLES = ("dispatcher", "planner", "approver", "admin")
 #: Where a plan is in review (NULL: being edited).
 REVIEW_STATES = ("submitted", "approved", "rejected")
-#: What a plan_edit row records.
-EDIT_OPS = ("copy", "move", "split", "merge", "rebalance", "lock", "unlock", "undo", "redo", "submit", "approve",
+#: What a plan_edit row records (``rewrite``: a partition or an import wrote the grids).
+EDIT_OPS = ("rewrite", "copy", "move", "split", "merge", "rebalance", "lock", "unlock", "undo", "redo", "submit", "approve",
             "reject")
 
 

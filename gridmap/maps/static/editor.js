@@ -115,7 +115,7 @@
     $("undo").disabled = !r.data.can_undo;
     $("redo").disabled = !r.data.can_redo;
   }
-  const OPS = {copy: "复制", move: "移动", split: "拆分", merge: "合并", lock: "锁定", unlock: "解锁", undo: "撤销",
+  const OPS = {rewrite: "重新划分/导入", copy: "复制", move: "移动", split: "拆分", merge: "合并", lock: "锁定", unlock: "解锁", undo: "撤销",
                redo: "重做", submit: "提交审批", approve: "批准", reject: "驳回", rebalance: "重新平衡"};
 
   async function change(url, body) {

@@ -46,7 +46,7 @@ CREATE TABLE plan_edit (
     at timestamptz NOT NULL DEFAULT now(),
     households_moved integer NOT NULL DEFAULT 0,
     CONSTRAINT plan_edit_plan_version_key UNIQUE (plan, version),
-    CONSTRAINT plan_edit_op_check CHECK (op IN ('copy', 'move', 'split', 'merge', 'rebalance', 'lock', 'unlock',
+    CONSTRAINT plan_edit_op_check CHECK (op IN ('rewrite', 'copy', 'move', 'split', 'merge', 'rebalance', 'lock', 'unlock',
                                                'undo', 'redo', 'submit', 'approve', 'reject')),
     CONSTRAINT plan_edit_households_moved_check CHECK (households_moved >= 0)
 );
