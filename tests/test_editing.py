@@ -9,7 +9,7 @@ from sqlalchemy import Connection, text
 
 from gridmap.editing.diff import compare
 from gridmap.editing.stack import replay, to_redo, to_undo
-from gridmap.errors import InvalidTransition, StaleVersion
+from gridmap.errors import InvalidInput, InvalidTransition, StaleVersion
 from tests.test_editing_browser import W1, W2, WEST, load
 
 
@@ -67,3 +67,43 @@ def test_a_rewrite_clears_the_review_and_ends_the_undo_stack(conn: Connection, t
         editing.undo(conn, "draft", author="a")
     stored = conn.execute(text("SELECT op FROM plan_edit WHERE plan = 'draft' ORDER BY version")).scalars().all()
     assert stored == ["rewrite", "move", "submit", "approve", "rewrite"]
+
+
+def test_a_building_of_a_split_compound_moves_with_its_territory(conn: Connection, tmp_path: Path) -> None:
+    import geopandas as gpd
+    import pandas as pd
+    from shapely.geometry import box
+
+    from gridmap.services import editing
+    from gridmap.storage.grids import write_plan
+    from gridmap.storage.load import import_file
+    from tests.test_drawn_plans import E1, E2, drawn, layers
+    from tests.tiny import write_tiny
+
+    data = layers()
+    extra = gpd.GeoDataFrame([{"id": "C5", "name": "东苑", "community_code": "320214050002", "households": 100,
+                               "geometry": box(120.3185, 31.5085, 120.3195, 31.5095), "provenance": "synthetic"}],
+                             geometry="geometry", crs=4490)
+    data["compounds"] = pd.concat([data["compounds"], extra], ignore_index=True)
+    import_file(conn, write_tiny(tmp_path / "split.gpkg", data))
+    grids = drawn("split").drop(columns=["plan", "drawn_by"])
+    members = pd.DataFrame([(W1, "C1", None, 320), (W2, "C2", None, 410), (E1, "C3", "C3-B1", 150),
+                            (E2, "C3", "C3-B2", 200), (E2, "C5", None, 100)],
+                           columns=["grid_code", "compound_id", "building_id", "households"])
+    grids["households"] = grids["code"].map(members.groupby("grid_code")["households"].sum())
+    write_plan(conn, "split", grids, members, sorted(set(grids["community_code"])), {})
+    area = "SELECT code, ST_Area(geom::geography) FROM grid WHERE plan = 'split' AND code IN (:a, :b)"
+    before = dict(conn.execute(text(area), {"a": E1, "b": E2}).all())
+
+    moved = editing.move(conn, "split", to=E1, buildings=["C3-B2"], author="a")
+    assert {a["code"]: a["households"] for a in moved["affected"]} == {E1: 350, E2: 100}
+    after = dict(conn.execute(text(area), {"a": E1, "b": E2}).all())
+    assert after[E1] > before[E1] and after[E2] < before[E2]  # the building took its territory along
+    assert abs(sum(after.values()) - sum(before.values())) < 1.0  # and nothing was lost or doubled
+    held = conn.execute(text("""SELECT ST_Covers(geom, ST_SetSRID(ST_MakePoint(120.317, 31.505), 4490))
+                                FROM grid WHERE plan = 'split' AND code = :c"""), {"c": E1}).scalar()
+    assert held is True
+    with pytest.raises(InvalidInput, match="empties it"):
+        editing.move(conn, "split", to=E1, compounds=["C5"], author="a")
+    editing.undo(conn, "split", author="a")
+    assert dict(conn.execute(text(area), {"a": E1, "b": E2}).all()) == pytest.approx(before)
