@@ -148,5 +148,5 @@
     pending: () => pending, households: (code) => (grids[code] || {}).households,
     select: toggle, choose, move: () => $("move").click(), undo: () => $("undo").click(), ready: false,
   });
-  Promise.all([load(true), loadLog()]).then(() => { window.gridmap.ready = true; });
+  Promise.all([load(true), loadLog()]).then(() => { window.gridmap.readyAt = performance.now(); window.gridmap.ready = true; });
 })();
