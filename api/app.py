@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api import errors, middleware, openapi, warm
-from api.routes import lookup, maps, meta, plans
+from api.routes import editing, lookup, maps, meta, plans
 from api.routes import session, staffing
 from gridmap import __version__
 from gridmap.config import Settings
@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     openapi.install(app)
     app.include_router(meta.router)
     app.include_router(session.router)
+    app.include_router(editing.router)
+    app.include_router(editing.pages)
     app.include_router(plans.router)
     app.include_router(plans.generations)
     app.include_router(staffing.router)

@@ -74,5 +74,6 @@ KIND_ZH = {
 }
 
 #: Roles of API callers (DESIGN.md §4), lowest first: each may do what the ones before it may.
-CALLER_ROLES = ("public", "dispatcher", "planner", "admin")
+#: An approver (审批人, the street office) may also do what a planner may, and approves or rejects plans.
+CALLER_ROLES = ("public", "dispatcher", "planner", "approver", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(CALLER_ROLES)}

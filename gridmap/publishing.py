@@ -1,6 +1,6 @@
 """When a plan may be published (发布): the rules, as pure functions over what storage read.
 
-A plan is published only when every grid of its own has a grid head (网格长) and every rule
+A plan is published only when it is approved (submitted, then approved by an approver), every grid of its own has a grid head (网格长) and every rule
 that gave way in it carries a proved reason; otherwise publishing is refused with the list,
 unless forced with a recorded reason. Storage (:func:`gridmap.storage.plans.publish`) reads
 the plan and applies these; nothing here touches the database.
@@ -41,17 +41,23 @@ class Readiness:
     grids_without_head: list[GridRef] = field(default_factory=list)
     unproved: list[dict] = field(default_factory=list)
     scope: tuple[str, str] | None = None  # where the plan was drawn, e.g. ('street', '320214053')
+    review: str | None = "approved"  # the plan's review state; only an approved plan is published
+
+    @property
+    def approved(self) -> bool:
+        return self.review == "approved"
 
     @property
     def ready(self) -> bool:
-        return not self.grids_without_head and not self.unproved
+        return not self.grids_without_head and not self.unproved and self.approved
 
     def record(self, *, limit: int = LISTED) -> dict:
         """A JSON summary (counts and the first ``limit`` of each) for the generation's record."""
         return {"grids_without_head": len(self.grids_without_head),
                 "grids_without_head_listed": [vars(g) for g in self.grids_without_head[:limit]],
                 "unproved_violations": len(self.unproved),
-                "unproved_listed": [_violation_ref(v) for v in self.unproved[:limit]]}
+                "unproved_listed": [_violation_ref(v) for v in self.unproved[:limit]],
+                "review": self.review}
 
 
 def is_proved(violation: dict) -> bool:
@@ -73,6 +79,11 @@ def unproved(violations: Iterable[dict]) -> list[dict]:
 def refusal(readiness: Readiness, *, limit: int = LISTED) -> str:
     """The planner's message: what is missing, the first ``limit`` of each, how to go on."""
     parts = [f"方案 {readiness.plan} 不能发布 (plan {readiness.plan!r} cannot be published):"]
+    if not readiness.approved:
+        state = {"submitted": "已提交，待审批 (submitted, awaiting approval)",
+                 "rejected": "已被驳回 (rejected)"}.get(readiness.review or "", "未提交审批 (not submitted for approval)")
+        parts.append(f"方案未经审批 (the plan is not approved): {state}; "
+                     f"gridmap plan submit {readiness.plan}, then an approver: gridmap plan approve {readiness.plan}.")
     missing = readiness.grids_without_head
     if missing:
         named = "; ".join(f"{g.code} {g.name}" for g in missing[:limit])

@@ -26,7 +26,7 @@ from tests.test_maps import G1, G2, PLAN, PRIVATE_PHONE, PUBLIC_PHONE, map_data 
 
 OFFICER_PHONES = ("19900000003", "19900000004", "19900000005")
 PRIVATE = (PRIVATE_PHONE, *OFFICER_PHONES)
-SEES_PRIVATE = {"dispatcher", "planner", "admin"}
+SEES_PRIVATE = {"dispatcher", "planner", "approver", "admin"}
 
 
 def strict(body: str):

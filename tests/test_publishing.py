@@ -33,6 +33,7 @@ from gridmap.storage import plans
 from gridmap.storage.grids import write_plan
 from gridmap.storage.keys import create_key
 from gridmap.storage.load import import_file
+from tests.review import approve
 from tests.tiny import tiny_layers, write_tiny
 
 STREET, WEST, EAST = "320214050", "320214050001", "320214050002"
@@ -68,6 +69,7 @@ def write(conn: Connection, plan: str, grids: list[tuple], members: list[tuple],
     gdf["households"] = gdf["code"].map(mem.groupby("grid_code")["households"].sum()).fillna(0).astype(int)
     write_plan(conn, plan, gdf, mem, communities, {"violations": violations or []},
                params={"scope": "street", "code": STREET})
+    approve(conn, plan)  # approved: these tests are about staffing and rules
 
 
 def plan_a(conn: Connection) -> None:
@@ -409,3 +411,15 @@ def test_two_concurrent_publishes_one_succeeds_one_conflicts(scratch_url: str, t
             assert carried == 0  # the loser's transaction left nothing behind
     finally:
         eng.dispose()
+
+
+def test_an_unapproved_plan_is_refused_until_approved(published: Connection) -> None:
+    plan_b(published)
+    assign_scope(published, "community", EAST, plan="B", time_limit=1.0)
+    published.execute(text("UPDATE plan SET review = NULL WHERE name = 'B'"))  # as if never submitted
+    assert plans.readiness(published, "B").ready is False
+    with pytest.raises(PublishRefused, match="未经审批") as refused:
+        plans.publish(published, "B")
+    assert "gridmap plan submit B" in refused.value.detail
+    approve(published, "B")
+    assert plans.publish(published, "B")["forced"] is False

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, Engine, text
 
+from tests.review import approve
+
 STREET = "320214053"
 DISTRICT = "320214"
 
@@ -41,6 +43,7 @@ def demo(engine: Engine, demo_file: Path) -> Iterator[Connection]:
         write_plan(conn, "district", grids[["code", "name", "community_code", "households", "geometry"]],
                    members[["grid_code", "compound_id", "building_id", "households"]], list(comm["code"]), {})
         assign_scope(conn, "district", DISTRICT, plan="district", time_limit=2.0)
+        approve(conn, "district")
         plans.publish(conn, "district", created_by="test")
         yield conn
     finally:
@@ -110,6 +113,7 @@ def test_one_street_published_keeps_the_others_and_rollback_restores_every_answe
     assert refused.status_code == 409 and refused.json()["error"] == "publish_refused"
     assert f"{own} 个网格没有网格长" in refused.json()["detail"] and f"另有 {own - 10} 个" in refused.json()["detail"]
     assign_scope(demo, "street", STREET, plan="p2", time_limit=2.0)
+    approve(demo, "p2")
     etag = api.get("/v1/generations", headers=api.keys["dispatcher"]).headers["ETag"]
     published = api.post("/v1/plans/p2/publish", headers={**api.keys["planner"], "If-Match": etag})
     assert published.status_code == 200, published.text

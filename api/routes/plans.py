@@ -14,6 +14,7 @@ from api.deps import ConnDep, require
 from api.routes.staffing import ActorDep
 from gridmap.errors import GenerationConflict, InvalidInput, StaleVersion
 from gridmap.storage import plans
+from gridmap.versions import etag
 from gridmap.services.workflows import partition_plan, plan_report, scope_of
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"], dependencies=[Depends(require("planner"))])
@@ -81,9 +82,12 @@ def publish(plan: str, conn: ConnDep, actor: ActorDep, response: Response, if_ma
 
 
 @router.get("/{plan}")
-def report(plan: str, conn: ConnDep) -> Annotated[dict, "plan"]:
-    """A plan's status, parameters, communities, generations and partition (or import) report (planner role)."""
-    return plan_report(conn, plan)
+def report(plan: str, conn: ConnDep, response: Response) -> Annotated[dict, "plan"]:
+    """A plan's status, version, review state, parameters, communities, generations and partition (or
+    import) report (planner role); the ETag ``"plan-v<version>"`` is what an edit sends as If-Match."""
+    found = plan_report(conn, plan)
+    response.headers["ETag"] = etag("plan", found["version"])
+    return found
 
 
 @generations.get("", dependencies=[Depends(require("dispatcher"))])

@@ -71,6 +71,10 @@ def _partition_staff_and_publish(eng, district: str) -> None:
               f"({s.get('share_within_bounds', 0):.1%} within bounds)")
     _staff(eng, district, plan=DEMO_PLAN)
     with eng.begin() as conn:
+        from gridmap.services import editing
+
+        editing.submit(conn, DEMO_PLAN, author="gridmap demo")  # the demo's street office approves it
+        editing.decide(conn, DEMO_PLAN, approve=True, author="gridmap demo", reason="demo")
         published = plans.publish(conn, DEMO_PLAN, created_by="gridmap demo")
     out.print(f"published {DEMO_PLAN} as generation {published['generation']}")
 

@@ -40,7 +40,7 @@ def serve(
 
 @keys_app.command("create")
 def keys_create(
-    role: Annotated[str, typer.Option(help="dispatcher | planner | admin")],
+    role: Annotated[str, typer.Option(help="dispatcher | planner | approver | admin")],
     label: Annotated[str, typer.Option(help="who or what the key is for")] = "",
 ) -> None:
     """Create an API key; it is printed once and stored only as a hash."""

@@ -52,7 +52,20 @@ def write_plan(
         conn.execute(update(plan_table).where(p.name == plan)
                      .values(report=jsonb(merge_report(stored, report, communities=communities)),
                              params=p.params.op("||")(jsonb(params or {}))))
+        _log_rewrite(conn, plan, grids=len(grids), communities=len(communities),
+                     source=(params or {}).get("source") or "partition")
     return len(grids)
+
+
+def _log_rewrite(conn: Connection, plan: str, *, grids: int, communities: int, source: str) -> None:
+    """A new version and a log row: editors holding the old ETag get 412, a review is cleared,
+    and undo stops here (the grids it would restore were rewritten)."""
+    from gridmap.storage.edits import plan_version, record
+
+    version, _ = plan_version(conn, plan)
+    record(conn, plan, version=version, op="rewrite", payload={"source": source, "grids": grids,
+                                                               "communities": communities},
+           inverse={}, author=f"gridmap {source}", reason=None)
 
 
 #: Report entries that belong to one community each (``community_code``).

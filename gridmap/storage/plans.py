@@ -85,7 +85,8 @@ def plan_communities(conn: Connection, name: str) -> list[str]:
 def plan_record(conn: Connection, name: str) -> dict:
     """A plan's name, status, parameters, report, communities and generations; NotFound when there is none."""
     p = plan_table.c
-    row = conn.execute(select(p.name, p.status, p.created_at, p.params, p.report).where(p.name == name)) \
+    row = conn.execute(select(p.name, p.status, p.version, p.review, p.created_at, p.params, p.report)
+                       .where(p.name == name)) \
         .mappings().first()
     if row is None:
         raise NotFound(f"plan {name!r} does not exist")
@@ -153,10 +154,11 @@ def readiness(conn: Connection, name: str) -> Readiness:
     named = conn.execute(select(g.code, g.name).where((g.plan == name) & g.code.in_(sorted(missing)))
                          .order_by(g.code)).all()
     p = plan_table.c
-    report, params = conn.execute(select(p.report, p.params).where(p.name == name)).one()
+    report, params, review = conn.execute(select(p.report, p.params, p.review).where(p.name == name)).one()
     own = [v for v in (report or {}).get("violations") or [] if not v.get("carried_from")]
     scope = (params["scope"], params["code"]) if params and params.get("scope") and params.get("code") else None
-    return Readiness(name, [GridRef(code, title) for code, title in named], unproved(own), scope=scope)
+    return Readiness(name, [GridRef(code, title) for code, title in named], unproved(own), scope=scope,
+                     review=review)
 
 
 # ---------------------------------------------------------------- publishing and rollback

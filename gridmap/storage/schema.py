@@ -48,7 +48,12 @@ PARTY_LEVELS = ("street_committee", "community_committee", "grid_branch", "build
 PLAN_STATUSES = ("draft", "published", "retired")
 #: How a generation began: a plan published, or an earlier generation's plan made current again.
 GENERATION_KINDS = ("publish", "rollback")
-KEY_ROLES = ("dispatcher", "planner", "admin")
+KEY_ROLES = ("dispatcher", "planner", "approver", "admin")
+#: Where a plan is in review (NULL: being edited).
+REVIEW_STATES = ("submitted", "approved", "rejected")
+#: What a plan_edit row records (``rewrite``: a partition or an import wrote the grids).
+EDIT_OPS = ("rewrite", "copy", "move", "split", "merge", "rebalance", "lock", "unlock", "undo", "redo", "submit", "approve",
+            "reject")
 
 
 def _geom(geometry_type: str) -> Column:
@@ -215,8 +220,39 @@ plan = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
     Column("params", JSONB, nullable=False, server_default=text("'{}'")),
     Column("report", JSONB, nullable=False, server_default=text("'{}'")),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    Column("review", Text),
     CheckConstraint(literal_column("name").regexp_match(r"^[A-Za-z0-9_.:-]{1,64}$"), name="plan_name_check"),
     _one_of("plan", "status", PLAN_STATUSES),
+    _one_of("plan", "review", REVIEW_STATES),
+)
+
+# The append-only log of a plan's changes: one row per version, with the inverse (what the
+# affected grids and memberships were before), written in the transaction of the change.
+plan_edit = Table(
+    "plan_edit", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("plan", Text, ForeignKey("plan.name", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("op", Text, nullable=False),
+    Column("payload", JSONB, nullable=False, server_default=text("'{}'")),
+    Column("inverse", JSONB, nullable=False, server_default=text("'{}'")),
+    Column("author", Text, nullable=False),
+    Column("reason", Text),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("households_moved", Integer, nullable=False, server_default=text("0")),
+    UniqueConstraint("plan", "version"),
+    _one_of("plan_edit", "op", EDIT_OPS),
+    CheckConstraint(literal_column("households_moved") >= 0, name="plan_edit_households_moved_check"),
+)
+
+# Short leases on the grids an edit touched (renewed by each edit of the same author).
+grid_lease = Table(
+    "grid_lease", metadata,
+    Column("plan", Text, ForeignKey("plan.name", ondelete="CASCADE"), primary_key=True),
+    Column("grid_code", String(15), primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("until", DateTime(timezone=True), nullable=False),
 )
 
 # The communities a plan covers (its own grids; publishing replaces exactly these communities).

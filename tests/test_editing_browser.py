@@ -1,0 +1,165 @@
+"""The plan editor in a real browser (Debian's headless Chromium via selenium).
+
+A live uvicorn server runs the app on the tiny district with one more compound, inside one
+rolled-back transaction. The planner's key is sent on every request (CDP
+``Network.setExtraHTTPHeaders``, as a signed-in browser would send its cookie); a move changes
+the displayed counts, undo restores them; without a key the page is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from selenium.webdriver.common.by import By
+from shapely.geometry import box
+from sqlalchemy import Engine
+
+from tests.browser import chromium, screenshot, severe, wait_for
+from tests.overrides import nested_conn
+from tests.tiny import tiny_layers, write_tiny
+
+pytestmark = pytest.mark.browser
+WEST, EAST = "320214050001", "320214050002"
+W1, W2, E1 = f"{WEST}001", f"{WEST}002", f"{EAST}001"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def load(conn, folder: Path) -> None:
+    """Tiny with compound C4 (100 households) north of C1; draft 'draft': the west community in
+    two halves (C1 + C4 | C2), the east one grid."""
+    from gridmap.storage.grids import write_plan
+    from gridmap.storage.load import import_file
+
+    layers = tiny_layers()
+    extra = gpd.GeoDataFrame([{"id": "C4", "name": "北岸小区", "community_code": WEST, "households": 100,
+                               "geometry": box(120.301, 31.506, 120.304, 31.509), "provenance": "synthetic: test"}],
+                             geometry="geometry", crs=4490)
+    layers["compounds"] = pd.concat([layers["compounds"], extra], ignore_index=True)
+    import_file(conn, write_tiny(folder / "tiny.gpkg", layers))
+    grids = gpd.GeoDataFrame([
+        {"code": W1, "name": "新光社区第1网格", "community_code": WEST, "households": 420,
+         "geometry": box(120.30, 31.50, 120.3045, 31.51)},
+        {"code": W2, "name": "新光社区第2网格", "community_code": WEST, "households": 410,
+         "geometry": box(120.3045, 31.50, 120.31, 31.51)},
+        {"code": E1, "name": "春雷社区第1网格", "community_code": EAST, "households": 350,
+         "geometry": box(120.31, 31.50, 120.32, 31.51)}], crs=4490)
+    members = pd.DataFrame([(W1, "C1", None, 320), (W1, "C4", None, 100), (W2, "C2", None, 410),
+                            (E1, "C3", None, 350)], columns=["grid_code", "compound_id", "building_id", "households"])
+    write_plan(conn, "draft", grids, members, [WEST, EAST], {"violations": []})
+
+
+@pytest.fixture(scope="module")
+def live(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
+    """(base URL, planner key, another planner's key) of a uvicorn server whose requests share one rolled-back transaction."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.deps import get_conn
+    from gridmap.config import Settings
+    from gridmap.storage.keys import create_key
+
+    conn = engine.connect()
+    trans = conn.begin()
+    load(conn, tmp_path_factory.mktemp("editor-browser"))
+    key = create_key(conn, "planner")
+    second = create_key(conn, "planner")  # another planner
+    app = create_app(Settings(tiles="none"), engine=engine)
+    app.dependency_overrides[get_conn] = nested_conn(conn, threading.Lock())
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}", key, second
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        trans.rollback()
+        conn.close()
+
+
+def shown(browser, code: str) -> str | None:
+    return browser.execute_script(
+        f"const c = document.querySelector('tr[data-code=\"{code}\"] td.households'); return c && c.textContent")
+
+
+def test_anonymous_callers_are_refused(live) -> None:
+    url, _, _ = live
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{url}/maps/editor?plan=draft")
+    assert refused.value.code == 403
+
+
+def test_a_move_changes_the_counts_and_undo_restores_them(live, tmp_path: Path) -> None:
+    url, key, _ = live
+    with chromium() as browser:
+        browser.execute_cdp_cmd("Network.enable", {})
+        browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"X-API-Key": key}})
+        browser.get(f"{url}/maps/editor?plan=draft")
+        wait_for(browser, "window.gridmap && window.gridmap.ready && window.gridmap.pending() === 0")
+        assert (shown(browser, W1), shown(browser, W2)) == ("420", "410")
+        assert browser.execute_script("return document.querySelectorAll('path.leaflet-interactive').length") >= 7
+        browser.execute_script("window.gridmap.select('C4')")
+        browser.find_element(By.CSS_SELECTOR, f'tr[data-code="{W2}"]').click()
+        assert browser.find_element(By.ID, "target").text == W2
+        browser.find_element(By.ID, "move").click()
+        wait_for(browser, f"document.querySelector('tr[data-code=\"{W2}\"] td.households').textContent === '510'")
+        wait_for(browser, "window.gridmap.pending() === 0")
+        assert shown(browser, W1) == "320"
+        message = browser.find_element(By.ID, "message").text
+        assert "已保存 v3" in message and "规则提示" in message and "510 households > max 500" in message
+        wait_for(browser, "document.querySelectorAll('#log li').length === 2")  # the partition's write, the move
+        assert "移动" in browser.find_element(By.ID, "log").text
+        browser.find_element(By.ID, "undo").click()
+        wait_for(browser, f"document.querySelector('tr[data-code=\"{W2}\"] td.households').textContent === '410'")
+        wait_for(browser, "window.gridmap.pending() === 0")
+        assert shown(browser, W1) == "420"
+        wait_for(browser, "document.querySelectorAll('#log li').length === 3")
+        assert "撤销" in browser.find_element(By.ID, "log").text
+        assert [m for m in severe(browser) if "favicon" not in m] == []
+        assert screenshot(browser, tmp_path / "editor.png")["variance"] > 50
+
+
+def post(url: str, key: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"X-API-Key": key, "If-Match": "*", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
+
+
+def test_a_second_planner_sees_the_lease_message(live) -> None:
+    url, key, second = live
+    post(f"{url}/v1/plans/draft/edits", key, {"op": "move", "compounds": ["C4"], "to": W2})  # leases W1, W2
+    with chromium() as browser:
+        browser.execute_cdp_cmd("Network.enable", {})
+        browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"X-API-Key": second}})
+        browser.get(f"{url}/maps/editor?plan=draft")
+        wait_for(browser, "window.gridmap && window.gridmap.ready && window.gridmap.pending() === 0")
+        assert shown(browser, W2) == "510"
+        browser.execute_script("window.gridmap.select('C4')")
+        browser.find_element(By.CSS_SELECTOR, f'tr[data-code="{W1}"]').click()
+        browser.find_element(By.ID, "move").click()
+        wait_for(browser, "document.getElementById('message').className === 'leased'")
+        message = browser.find_element(By.ID, "message").text
+        assert "正由 planner:" in message and "编辑" in message
+        assert shown(browser, W2) == "510"  # nothing changed
+    post(f"{url}/v1/plans/draft/undo", key, {})
