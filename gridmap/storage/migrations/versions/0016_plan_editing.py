@@ -22,7 +22,7 @@ Create Date: 2026-12-02
 from alembic import op
 
 revision = "0016"
-down_revision = "0012"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
