@@ -11,7 +11,8 @@
   bodies nested deeper than ``MAX_JSON_DEPTH`` and JSON strings with control characters or longer
   than ``MAX_JSON_STRING`` are refused with 422 naming the field.
 
-:func:`install` adds it (with the rate limits of :mod:`api.limits` and gzip) and the handlers that
+:func:`install` adds it (with the rate limits of :mod:`api.limits`, the page cache of :mod:`api.caching`
+and gzip) and the handlers that
 turn an unreachable or overloaded database into ``503`` with ``Retry-After``.
 """
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 import uuid
 from typing import Any
 from urllib.parse import parse_qsl
@@ -236,61 +236,6 @@ class Edge:
         return replay
 
 
-HEAVY_PAGES = ("/maps/coverage", "/maps/service-points")  # ~1 s of CPU and megabytes each
-PUBLIC_MAX_AGE = 60  # seconds browsers and proxies may keep an anonymous map page
-
-
-class PageCache:
-    """Cache headers, and the heavy public map pages kept for ``ttl`` seconds.
-
-    A request without a key for a ``/maps/`` page gets ``Cache-Control: public, max-age=60``; any answer
-    to a request with a key gets ``private, no-store`` (it may carry private phones). The pages of
-    HEAVY_PAGES asked for without a key are rendered once per ``ttl`` seconds and query string (``X-Cache:
-    hit`` when served from memory): a published plan shows on them within ``ttl`` seconds.
-    """
-
-    def __init__(self, app, *, ttl: float = 30.0, size: int = 64) -> None:
-        self.app, self.ttl, self.size = app, ttl, size
-        self._pages: dict[tuple[str, bytes, bool], tuple[float, dict, list]] = {}
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        keyed = b"x-api-key" in headers or headers.get(b"authorization", b"").lower().startswith(b"bearer ")
-        path, method = scope.get("path", ""), scope.get("method")
-        public_page = not keyed and method in ("GET", "HEAD") and path.startswith("/maps/")
-        name = (path, scope.get("query_string", b""), b"gzip" in headers.get(b"accept-encoding", b""))
-        heavy = public_page and path in HEAVY_PAGES and method == "GET"
-        if heavy and (hit := self._pages.get(name)) and hit[0] > time.monotonic():
-            start = {**hit[1], "headers": [*hit[1]["headers"], (b"x-cache", b"hit")]}
-            await send(start)
-            for message in hit[2]:
-                await send(message)
-            return
-        value = b"public, max-age=%d" % PUBLIC_MAX_AGE if public_page else b"private, no-store" if keyed else None
-        kept: list = []
-        start: dict = {}
-
-        async def send_marked(message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                names = {k.lower() for k, _ in message.get("headers", [])}
-                if value is not None and b"cache-control" not in names and message["status"] < 400:
-                    message["headers"] = [*message.get("headers", []), (b"cache-control", value)]
-                start = message
-            elif heavy and start.get("status") == 200:
-                kept.append(message)
-                if not message.get("more_body", False):
-                    if len(self._pages) >= self.size:
-                        self._pages.clear()
-                    self._pages[name] = (time.monotonic() + self.ttl, start, kept)
-            await send(message)
-
-        await self.app(scope, receive, send_marked)
-
-
 def _unavailable(request: Request, detail: str) -> JSONResponse:
     rid = getattr(request.state, "request_id", None)
     return JSONResponse({"error": "database_unavailable", "detail": detail, "request_id": rid}, status_code=503,
@@ -299,6 +244,7 @@ def _unavailable(request: Request, detail: str) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     """The edge middleware (with rate limits and gzip) and the 503 handlers for database trouble."""
+    from api.caching import PageCache
     from api.limits import RateLimit
     from api.pool import Overloaded
 
@@ -327,6 +273,6 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(DataError, bad_data)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.add_middleware(PageCache)
+    app.add_middleware(PageCache)  # api/caching.py
     app.add_middleware(RateLimit, settings=settings)
     app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes)

@@ -336,12 +336,37 @@ def workers_bench(url: str, workdir: Path, requests: int, seconds: float, rng: n
             for c in conns:
                 out[w, c, "health"] = load_test(port, health, c, seconds)
                 out[w, c, "lookup"] = load_test(port, paths, c, seconds)
+            out[w, "overload"] = overload(port, url, seconds)
             out[w, "rss"] = [_rss_mb(p) for p in _workers_of(proc.pid)]
             out[w, "cold"] = cold
         finally:
             os.killpg(proc.pid, 15)
             proc.wait(timeout=30)
     return out
+
+
+def overload(port: int, url: str, seconds: float, conns: int = 60) -> dict:
+    """The issue's freeze: ``conns`` connections on /v1/grids/{code}/staff (a database-backed endpoint)
+    while /v1/health is timed, one request after another, on its own connection."""
+    import threading
+
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(url)
+    with eng.connect() as conn:
+        codes = [r[0] for r in conn.execute(text("SELECT code FROM grid WHERE plan = 'bench' LIMIT 500"))]
+    eng.dispose()
+    paths = [f"/v1/grids/{codes[i % len(codes)]}/staff" for i in range(conns * 400)]
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.update(load_test(port, paths, conns, seconds)))
+    thread.start()
+    time.sleep(0.5)
+    health: list[float] = []
+    while thread.is_alive():
+        health.append(load_test(port, ["/v1/health"], 1, 10)["p50"])
+        time.sleep(0.05)
+    thread.join()
+    return {**result, "health_max_ms": max(health) if health else float("nan"), "health_n": len(health)}
 
 
 def workers_report(res: dict, *, workers: tuple[int, ...] = (1, 2), conns: tuple[int, ...] = (1, 8, 32, 64)) -> None:
@@ -353,6 +378,10 @@ def workers_report(res: dict, *, workers: tuple[int, ...] = (1, 2), conns: tuple
             h, lk = res[w, c, "health"], res[w, c, "lookup"]
             say(f"{w:>7}{c:>6}{h['rps']:>13.0f}{lk['rps']:>13.0f}{lk['rps'] / h['rps']:>7.2f}{lk['p50']:>8.2f}"
                 f"{lk['p99']:>8.2f}{lk['ok']:>6.0%}")
+    for w in workers:
+        o = res[w, "overload"]
+        say(f"{w} worker(s), 60 connections on /v1/grids/{{code}}/staff: {o['rps']:.0f} req/s, p99 {o['p99']:.0f} ms, "
+            f"ok {o['ok']:.0%}; /v1/health meanwhile: {o['health_n']} answers, slowest {o['health_max_ms']:.0f} ms")
     for w in workers:
         rss = ", ".join(f"{m:.0f}" for m in res[w, "rss"])
         say(f"{w} worker(s): RSS per worker {rss} MB; cold start {res[w, 'cold']:.1f} s")

@@ -3,6 +3,7 @@ everything recovers by itself (issue 12). A dedicated cluster, stopped and resta
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -40,6 +41,7 @@ def cluster() -> Iterator[LocalCluster]:
         yield c
     finally:
         c.destroy()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def wait_until(check, timeout: float = 30.0):
