@@ -109,6 +109,9 @@ def truthful(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _statuses(path: str, method: str, op: dict[str, Any]) -> None:
     params = {p.get("name", "").lower(): p for p in op.get("parameters", [])}
+    if_match = params.get("if-match")
+    if if_match is not None and "428 without" in if_match.get("description", ""):
+        if_match["required"] = True  # declared optional so that a missing one is our 428, not a 422
     codes = set(EVERY)
     if "{" in path or "plan" in params or path.endswith("/staff") and method == "get":
         codes.add(404)

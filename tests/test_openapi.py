@@ -37,9 +37,11 @@ def test_every_operation_documents_the_real_error_shape(schema) -> None:
             assert content == {"$ref": "#/components/schemas/Error"}, (path, method, code)
         if "{" in path:
             assert "404" in op["responses"], (path, method)
-    staff = schema["paths"]["/v1/staff/{staff_id}"]
-    for method in ("patch", "delete"):
-        assert {"412", "428"} <= set(staff[method]["responses"])
+    for path in ("/v1/staff/{staff_id}", "/v1/posts/{post_id}"):
+        for method in ("patch", "delete"):
+            op = schema["paths"][path][method]
+            assert {"412", "428"} <= set(op["responses"])
+            assert [p["required"] for p in op["parameters"] if p["name"].lower() == "if-match"] == [True]
     assert "409" in schema["paths"]["/v1/plans/{plan}/publish"]["post"]["responses"]
 
 

@@ -151,3 +151,13 @@ def test_key_hashes_are_compared_in_constant_time(conn: Connection, monkeypatch)
     assert calls and calls[-1][0] == calls[-1][1]
     with pytest.raises(Exception):
         key_store.role_for_key(conn, key[:-1] + ("A" if key[-1] != "A" else "B"))
+
+
+def test_cookie_batch_lookup_needs_the_same_origin(client, conn: Connection, district) -> None:
+    """caller_role (the lookup routes) applies the same CSRF rule as get_role."""
+    sign_in(client, create_key(conn, "dispatcher"))
+    rows = [{"id": "1", "lon": 120.3, "lat": 31.5, "crs": "wgs84"}]
+    assert client.post("/v1/lookup/batch", json=rows).status_code == 403
+    assert client.post("/v1/lookup/batch", json=rows, headers=SAME).status_code == 200
+    assert client.delete("/v1/session", headers=SAME).status_code == 204
+    assert client.delete("/v1/session").status_code == 204  # signed out already: nothing to check

@@ -378,7 +378,7 @@ staff_post = Table(
     Column("changed_by", Text),
     Column("version", Integer, nullable=False, server_default=text("1")),
     # The post this one took over (PATCH /v1/posts/{id}): a post is handed on once, never twice.
-    Column("replaces_id", BigInteger, ForeignKey("staff_post.id")),
+    Column("replaces_id", BigInteger, ForeignKey("staff_post.id", ondelete="SET NULL")),
     CheckConstraint(literal_column("valid_to").is_(None) | (literal_column("valid_to") >= literal_column("valid_from")),
                     name="staff_post_check"),
     Index("staff_post_grid_idx", "plan", "grid_code", postgresql_where=literal_column("valid_to").is_(None)),

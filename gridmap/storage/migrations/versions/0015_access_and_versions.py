@@ -39,7 +39,7 @@ CREATE INDEX api_session_key_idx ON api_session (key_id);
 
 ALTER TABLE staff ADD COLUMN version integer NOT NULL DEFAULT 1;
 ALTER TABLE staff_post ADD COLUMN version integer NOT NULL DEFAULT 1,
-    ADD COLUMN replaces_id bigint REFERENCES staff_post(id);
+    ADD COLUMN replaces_id bigint REFERENCES staff_post(id) ON DELETE SET NULL;
 CREATE UNIQUE INDEX staff_post_replaces_key ON staff_post (replaces_id) WHERE replaces_id IS NOT NULL;
 
 CREATE FUNCTION gridmap_bump_version() RETURNS trigger LANGUAGE plpgsql AS $$
