@@ -11,8 +11,9 @@ PUBLIC_MAX_AGE = 60  # seconds browsers and proxies may keep an anonymous map pa
 class PageCache:
     """Cache headers, and the heavy public map pages kept for ``ttl`` seconds.
 
-    A request without a key for a ``/maps/`` page gets ``Cache-Control: public, max-age=60``; any answer
-    to a request with a key gets ``private, no-store`` (it may carry private phones). The pages of
+    A request without a key or session for a ``/maps/`` page gets ``Cache-Control: public, max-age=60``
+    (and ``Vary: Cookie, X-API-Key, Authorization``) on a 200, never on a redirect to the sign-in page;
+    any answer to a request with a key or a session cookie gets ``private, no-store`` (it may carry private phones). The pages of
     HEAVY_PAGES asked for without a key are rendered once per ``ttl`` seconds and query string (``X-Cache:
     hit`` when served from memory): a published plan shows on them within ``ttl`` seconds.
     """
@@ -26,7 +27,8 @@ class PageCache:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        keyed = b"x-api-key" in headers or headers.get(b"authorization", b"").lower().startswith(b"bearer ")
+        keyed = (b"x-api-key" in headers or headers.get(b"authorization", b"").lower().startswith(b"bearer ")
+                 or b"gridmap_session=" in headers.get(b"cookie", b""))  # a signed-in browser: its role's page
         path, method = scope.get("path", ""), scope.get("method")
         public_page = not keyed and method in ("GET", "HEAD") and path.startswith("/maps/")
         name = (path, scope.get("query_string", b""), b"gzip" in headers.get(b"accept-encoding", b""))
@@ -45,8 +47,13 @@ class PageCache:
             nonlocal start
             if message["type"] == "http.response.start":
                 names = {k.lower() for k, _ in message.get("headers", [])}
-                if value is not None and b"cache-control" not in names and message["status"] < 400:
-                    message["headers"] = [*message.get("headers", []), (b"cache-control", value)]
+                # only a page itself is public (not a redirect to sign-in); it varies with who asks
+                if value is not None and b"cache-control" not in names and (
+                        message["status"] == 200 or (keyed and message["status"] < 400)):
+                    extra = [(b"cache-control", value)]
+                    if public_page:
+                        extra.append((b"vary", b"Cookie, X-API-Key, Authorization"))
+                    message["headers"] = [*message.get("headers", []), *extra]
                 start = message
             elif heavy and start.get("status") == 200:
                 kept.append(message)
