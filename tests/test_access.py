@@ -43,8 +43,19 @@ PROTECTED = {
     ("post", "/v1/staffing/assign"): ("/v1/staffing/assign", "planner"),
     ("post", "/v1/lookup/batch"): ("/v1/lookup/batch", "dispatcher"),
     ("get", "/maps/officers"): ("/maps/officers?tiles=none", "dispatcher"),
+    ("post", "/v1/plans/{plan}/edits"): ("/v1/plans/p2/edits", "planner"),
+    ("post", "/v1/plans/{plan}/undo"): ("/v1/plans/p2/undo", "planner"),
+    ("post", "/v1/plans/{plan}/redo"): ("/v1/plans/p2/redo", "planner"),
+    ("get", "/v1/plans/{plan}/log"): ("/v1/plans/p2/log", "planner"),
+    ("get", "/v1/plans/{plan}/check"): ("/v1/plans/p2/check", "planner"),
+    ("get", "/v1/plans/{a}/diff/{b}"): ("/v1/plans/current/diff/p2", "planner"),
+    ("post", "/v1/plans/{plan}/submit"): ("/v1/plans/p2/submit", "planner"),
+    ("post", "/v1/plans/{plan}/approve"): ("/v1/plans/p2/approve", "approver"),
+    ("post", "/v1/plans/{plan}/reject"): ("/v1/plans/p2/reject", "approver"),
+    ("get", "/v1/plans/{plan}/map"): ("/v1/plans/p2/map", "planner"),
+    ("get", "/maps/editor"): ("/maps/editor?plan=p2", "planner"),
 }
-BELOW = {"planner": "dispatcher", "dispatcher": None}
+BELOW = {"approver": "planner", "planner": "dispatcher", "dispatcher": None}
 #: Draft plan p2 named on every surface that takes a plan.
 DRAFT_SURFACES = [f"/v1/grids/{G3}/staff?plan=p2", "/v1/stats?plan=p2", "/maps/coverage?tiles=none&plan=p2",
                   "/maps/data/grids?bbox=120,31,121,32&plan=p2", "/maps/data/compounds?bbox=120,31,121,32&plan=p2",
@@ -60,7 +71,7 @@ def district(conn: Connection) -> dict:
 
 @pytest.fixture
 def keys(conn: Connection) -> dict[str, dict[str, str]]:
-    return {role: {"X-API-Key": create_key(conn, role)} for role in ("dispatcher", "planner")}
+    return {role: {"X-API-Key": create_key(conn, role)} for role in ("dispatcher", "planner", "approver")}
 
 
 def test_every_operation_is_classified(client) -> None:
