@@ -30,3 +30,12 @@ class Settings(BaseSettings):
         "accepted with a warning; farther is refused")
     boundary_tolerance_m2: float = Field(
         default=1.0, ge=0, description="import: communities may overlap, or leave their street, by this much")
+    event_tick_seconds: float = Field(
+        default=60.0, ge=0, description="events: how often `gridmap serve` runs the timer (warnings, overdue "
+        "escalation); 0 turns it off (then run `gridmap events tick` from cron)")
+    event_warning_hours: float = Field(default=4.0, ge=0, description="events: warn this long before a limit ends")
+    event_duplicate_m: float = Field(default=50.0, ge=0, description="events: a report of the same category this "
+                                     "near an open one is its duplicate")
+    event_duplicate_hours: float = Field(default=72.0, ge=0, description="events: ... and this recent")
+    event_escalation_working_days: int = Field(default=1, ge=1, description="events: the time limit at each "
+                                               "level an overdue event is escalated to")
