@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -9,7 +10,7 @@ from sqlalchemy import Engine
 
 from api import errors
 from api.routes import lookup, maps, meta, plans
-from api.routes import staffing
+from api.routes import events, open311, staffing
 from gridmap import __version__
 from gridmap.config import Settings
 
@@ -25,7 +26,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
             url = connect_url(settings.database_url, settings.data_dir, settings.pg_port)
             app.state.engine = make_engine(url)
-        yield
+        timer = None
+        if settings.event_tick_seconds > 0:
+            timer = asyncio.create_task(events.run_timer(app, settings.event_tick_seconds))
+        try:
+            yield
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     app = FastAPI(
         title="gridmap",
@@ -41,6 +49,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(plans.router)
     app.include_router(plans.generations)
     app.include_router(staffing.router)
+    app.include_router(events.router)
+    app.include_router(open311.router)
     app.include_router(lookup.router)
     app.include_router(maps.router)
     maps.mount_static(app)
