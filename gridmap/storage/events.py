@@ -182,7 +182,7 @@ def save_change(conn: Connection, event_id: int, changes: dict, *, transition: d
 
 def add_reporter(conn: Connection, event_id: int, reporter: dict) -> None:
     """Keep a duplicate's reporter on the first event, for the callback."""
-    conn.execute(text("UPDATE event SET reporters = reporters || :r::jsonb WHERE id = :i"),
+    conn.execute(text("UPDATE event SET reporters = reporters || CAST(:r AS jsonb) WHERE id = :i"),
                  {"r": json.dumps([reporter], ensure_ascii=False, default=str), "i": event_id})
 
 
