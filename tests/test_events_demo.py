@@ -238,3 +238,32 @@ def test_open311(api, created) -> None:
     assert posted.json()[0]["service_request_id"].isdigit()
     discovery = api.get("/open311/v2/discovery.json").json()
     assert discovery["endpoints"][0]["specification"].endswith("GeoReport_v2")
+
+
+def test_import_all_or_nothing_and_export(demo, points) -> None:
+    from gridmap.errors import InvalidInput
+    from gridmap.services.events_bulk import export_events, import_events
+
+    head = "source_id,category,description,lon,lat,crs,reported_at,status,closed_at,satisfaction\n"
+    (_, lon, lat), (_, lon2, lat2) = points[10], points[11]
+    good = head + (f"H1,noise,夜间施工,{lon},{lat},cgcs2000,2026-03-02T09:00:00,closed,2026-03-03T10:00:00,5\n"
+                   f"H2,sanitation,垃圾,{lon2},{lat2},cgcs2000,2026-03-02T09:00:00,closed,2026-03-20T10:00:00,\n")
+    bad = good + f"H3,nope,x,{lon},{lat},cgcs2000,2026-03-02T09:00:00,closed,2026-03-03T10:00:00,\n" \
+        + f"H4,noise,x,abc,{lat},cgcs2000,2026-03-02T09:00:00,,,\n"
+    nested = demo.begin_nested()
+    try:
+        before = demo.execute(text("SELECT count(*) FROM event")).scalar()
+        with pytest.raises(InvalidInput) as refused:
+            import_events(demo, bad.encode("gbk"), source="history.csv")
+        assert "row 4" in refused.value.detail and "row 5" in refused.value.detail
+        assert demo.execute(text("SELECT count(*) FROM event")).scalar() == before
+        assert import_events(demo, good.encode("gbk"), source="history.csv") == 2
+        on_time = demo.execute(text("SELECT source_id, closed_on_time FROM event WHERE source_id IN ('H1', 'H2') "
+                                    "ORDER BY 1")).all()
+        assert [tuple(r) for r in on_time] == [("H1", True), ("H2", False)]  # noise: 2 working days; sanitation: 2
+        with pytest.raises(InvalidInput):
+            import_events(demo, good.encode(), source="again.csv")  # source ids already imported
+        csv_text, n = export_events(demo)
+        assert n == before + 2 and "H1,noise" in csv_text and "13800000000" not in csv_text
+    finally:
+        nested.rollback()
