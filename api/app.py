@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from api import errors
 from api.routes import lookup, maps, meta, plans
-from api.routes import events, open311, staffing
+from api.routes import event_maps, events, open311, staffing
 from gridmap import __version__
 from gridmap.config import Settings
 
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(events.router)
     app.include_router(open311.router)
     app.include_router(lookup.router)
+    app.include_router(event_maps.router)
     app.include_router(maps.router)
     maps.mount_static(app)
     return app
