@@ -12,7 +12,7 @@ STATE_COLOURS = {"dispatched": "#1f77b4", "accepted": "#17becf", "in_progress": 
                  "reported": "#1f77b4", "duplicate": "#bcbd22"}
 OVERDUE = "#d62728"
 
-_MAP = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>事件调度图 — events</title>
+_MAP = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>事件调度图 — events</title><link rel="icon" href="data:,">
 <link rel="stylesheet" href="{static}/leaflet/leaflet.css">
 <style>body{{margin:0;font:14px sans-serif}}#map{{position:absolute;top:0;bottom:0;left:0;right:320px}}
 #side{{position:absolute;top:0;bottom:0;right:0;width:320px;overflow:auto;padding:8px;box-sizing:border-box}}
