@@ -267,3 +267,14 @@ def test_import_all_or_nothing_and_export(demo, points) -> None:
         assert n == before + 2 and "H1,noise" in csv_text and "13800000000" not in csv_text
     finally:
         nested.rollback()
+
+
+def test_public_my_event_page(api, created) -> None:
+    ev = created[2]
+    page = api.get("/maps/my-event", params={"id": ev["id"]}, headers={"X-API-Key": ""})
+    assert page.status_code == 200 and 'data-status="closed"' in page.text  # walked to close above
+    assert "13800000000" not in page.text and "张三" not in page.text and ev["assignee"]["name"] not in page.text
+    assert api.get("/maps/my-event", params={"id": "99999999"}, headers={"X-API-Key": ""}).status_code == 404
+    assert api.get("/maps/my-event", params={"id": "abc"}, headers={"X-API-Key": ""}).status_code == 422
+    html = api.get(f"/maps/events/{ev['id']}").text
+    assert "流转记录" in html and "dispatch" in html

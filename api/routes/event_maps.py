@@ -6,7 +6,8 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
 from api.deps import ConnDep, RoleDep, require
-from gridmap.maps.events import event_page, events_map_page
+from gridmap.errors import NotFound
+from gridmap.maps.events import event_page, events_map_page, my_event_page
 from gridmap.services import events as service
 from gridmap.storage import events as store
 
@@ -29,6 +30,20 @@ def events_map_data(conn: ConnDep, role: RoleDep, status: str | None = None, gri
                         "overdue": e["overdue"], "grid": e["grid"]["code"], "lon": e["location"]["lon"],
                         "lat": e["location"]["lat"]} for e in found],
             "counts": store.counts_by_grid(conn)}
+
+
+@router.get("/my-event", response_class=HTMLResponse)
+def my_event(conn: ConnDep, id: str | None = None) -> HTMLResponse:
+    """Public: a resident's own event status by its id (state, category, grid, dates; no personal data)."""
+    if id is None or not id.strip():
+        return HTMLResponse(my_event_page(None, asked=None))
+    if not id.strip().isdigit():
+        return HTMLResponse(my_event_page(None, asked=id, detail="事件编号应为数字 — the event id is a number"),
+                            status_code=422)
+    try:
+        return HTMLResponse(my_event_page(service.public_status(conn, int(id)), asked=id))
+    except NotFound as exc:
+        return HTMLResponse(my_event_page(None, asked=id, detail=exc.detail), status_code=404)
 
 
 @router.get("/events/{event_id}", response_class=HTMLResponse)

@@ -84,3 +84,21 @@ def event_page(event: Mapping) -> str:
             f"<h2{late}>事件 #{event['id']} — {e(event['status_zh'])}</h2><table>{''.join(facts)}</table>"
             "<h3>流转记录 history</h3><table><tr><th>时间</th><th>操作</th><th>状态</th><th>人员</th><th>说明</th></tr>"
             f"{history}</table><p><a href=\"/maps/events\">事件调度图 events map</a></p></body></html>")
+
+
+def my_event_page(status: Mapping | None, *, asked: str | None, detail: str | None = None) -> str:
+    """The public "my event" page: a resident types their event id and sees its state (no personal data)."""
+    e = html.escape
+    body = ""
+    if status is not None:
+        body = (f"<div class=\"gm-my-event\" data-status=\"{e(status['status'])}\"><h3>事件 #{status['id']}："
+                f"{e(status['status_zh'])}</h3><p>类别 {e(status['category'])} · 网格 "
+                f"{e(str((status.get('grid') or {}).get('code') or ''))}</p><p>上报 {e(status['reported_at'] or '')}"
+                f"<br>时限 {e(status.get('due_at') or '')}<br>办结 {e(status.get('closed_at') or '—')}</p></div>")
+    elif asked:
+        body = f"<p class=\"gm-my-event-missing\">{e(detail or '未找到')}</p>"
+    return ("<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\">"
+            "<title>查询我的事件 — my event</title><style>body{font:15px sans-serif;margin:16px}</style></head><body>"
+            "<h2>查询我的事件 my event</h2><form method=\"get\"><input name=\"id\" inputmode=\"numeric\" "
+            f"placeholder=\"事件编号 event id\" value=\"{e(asked or '')}\"><button>查询</button></form>{body}"
+            "<p><a href=\"/maps/service-points\">我的网格 find my grid</a></p></body></html>")
