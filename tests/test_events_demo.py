@@ -11,6 +11,7 @@ category at the same place is a duplicate; Open311 answers with the GeoReport v2
 from __future__ import annotations
 
 from collections.abc import Iterator
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -278,3 +279,29 @@ def test_public_my_event_page(api, created) -> None:
     assert api.get("/maps/my-event", params={"id": "abc"}, headers={"X-API-Key": ""}).status_code == 422
     html = api.get(f"/maps/events/{ev['id']}").text
     assert "流转记录" in html and "dispatch" in html
+
+
+def test_timer_runs_inside_the_app(demo, engine, created) -> None:
+    """The lifespan starts the timer task (interval from Settings); it escalates an overdue event by itself."""
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.deps import get_conn
+    from gridmap.config import Settings
+    from tests.overrides import nested_conn
+
+    ev = created[55]
+    before = demo.execute(text("SELECT level, escalations FROM event WHERE id = :i"), {"i": ev["id"]}).one()
+    demo.execute(text("UPDATE event SET due_at = now() - interval '1 hour' WHERE id = :i"), {"i": ev["id"]})
+    app = create_app(Settings(event_tick_seconds=0.2), engine=engine)
+    app.dependency_overrides[get_conn] = nested_conn(demo, threading.Lock())
+    with TestClient(app):
+        deadline = time.monotonic() + 20
+        while getattr(app.state, "last_event_tick", None) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert app.state.last_event_tick is not None
+    level, n = demo.execute(text("SELECT level, escalations FROM event WHERE id = :i"), {"i": ev["id"]}).one()
+    levels = ("grid", "community", "street", "district")
+    assert (level, n) == (levels[levels.index(before[0]) + 1], before[1] + 1)
