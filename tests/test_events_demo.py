@@ -305,3 +305,40 @@ def test_timer_runs_inside_the_app(demo, engine, created) -> None:
     level, n = demo.execute(text("SELECT level, escalations FROM event WHERE id = :i"), {"i": ev["id"]}).one()
     levels = ("grid", "community", "street", "district")
     assert (level, n) == (levels[levels.index(before[0]) + 1], before[1] + 1)
+
+
+def test_cli_tick_and_catalogue(demo, tmp_path, monkeypatch) -> None:
+    import json
+    from contextlib import nullcontext
+
+    from typer.testing import CliRunner
+
+    import gridmap.cli.events as cmd
+    from gridmap.cli import app
+
+    class Engine:
+        def begin(self):
+            return nullcontext(demo)
+
+    monkeypatch.setattr(cmd, "engine", lambda: Engine())
+    runner = CliRunner()
+    nested = demo.begin_nested()
+    try:
+        ticked = runner.invoke(app, ["events", "tick"])
+        assert ticked.exit_code == 0, ticked.output
+        assert set(json.loads(ticked.stdout)) >= {"warned", "escalated", "checked"}
+        out = tmp_path / "catalogue.csv"
+        assert runner.invoke(app, ["events", "catalogue", "export", str(out)]).exit_code == 0
+        edited = out.read_text(encoding="utf-8-sig").replace("noise,噪音扰民,police officer,2",
+                                                             "noise,噪音扰民,police officer,3")
+        out.write_bytes(edited.encode("gbk"))
+        made = runner.invoke(app, ["events", "catalogue", "import", str(out), "--note", "noise 3 days"])
+        assert made.exit_code == 0 and "catalogue version 2" in made.stdout
+        shown = runner.invoke(app, ["events", "catalogue", "show"])
+        assert "v2" in shown.stdout and "noise" in shown.stdout
+        broken = tmp_path / "bad.csv"
+        broken.write_text("code,name\nx,y\n", encoding="utf-8")
+        refused = runner.invoke(app, ["events", "catalogue", "import", str(broken)])
+        assert refused.exit_code == 2
+    finally:
+        nested.rollback()
