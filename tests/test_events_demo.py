@@ -342,3 +342,20 @@ def test_cli_tick_and_catalogue(demo, tmp_path, monkeypatch) -> None:
         assert refused.exit_code == 2
     finally:
         nested.rollback()
+
+
+def test_transitions_are_append_only(demo, created) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    nested = demo.begin_nested()
+    try:
+        with pytest.raises(DBAPIError, match="append-only"):
+            demo.execute(text("UPDATE event_transition SET note = 'x' WHERE event_id = :i"), {"i": created[0]["id"]})
+    finally:
+        nested.rollback()
+    nested = demo.begin_nested()
+    try:
+        with pytest.raises(DBAPIError, match="append-only"):
+            demo.execute(text("DELETE FROM event_transition WHERE event_id = :i"), {"i": created[0]["id"]})
+    finally:
+        nested.rollback()
