@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -9,7 +10,7 @@ from sqlalchemy import Engine
 
 from api import errors, middleware, openapi, warm
 from api.routes import editing, lookup, maps, meta, plans
-from api.routes import session, staffing
+from api.routes import event_maps, events, open311, session, staffing
 from gridmap import __version__
 from gridmap.config import Settings
 
@@ -27,7 +28,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             url = connect_url(settings.database_url, settings.data_dir, settings.pg_port)
             app.state.engine = make_engine(url, **pool_options(settings))
         warm.start(app)  # the coverage index loads in the background; /v1/health does not wait for it
-        yield
+        timer = None
+        if settings.event_tick_seconds > 0:
+            timer = asyncio.create_task(events.run_timer(app, settings.event_tick_seconds))
+        try:
+            yield
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     app = FastAPI(
         title="gridmap",
@@ -50,7 +58,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(plans.router)
     app.include_router(plans.generations)
     app.include_router(staffing.router)
+    app.include_router(events.router)
+    app.include_router(open311.router)
     app.include_router(lookup.router)
+    app.include_router(event_maps.router)
     app.include_router(maps.router)
     maps.mount_static(app)
     return app

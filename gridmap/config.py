@@ -42,3 +42,12 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0, description="extra database connections per worker")
     db_pool_timeout_s: float = Field(default=5.0, gt=0, description="wait for a pooled connection (503 after)")
     db_wait_s: float = Field(default=10.0, gt=0, description="wait of a request for a database slot (503 after)")
+    event_tick_seconds: float = Field(
+        default=60.0, ge=0, description="events: how often `gridmap serve` runs the timer (warnings, overdue "
+        "escalation); 0 turns it off (then run `gridmap events tick` from cron)")
+    event_warning_hours: float = Field(default=4.0, ge=0, description="events: warn this long before a limit ends")
+    event_duplicate_m: float = Field(default=50.0, ge=0, description="events: a report of the same category this "
+                                     "near an open one is its duplicate")
+    event_duplicate_hours: float = Field(default=72.0, ge=0, description="events: ... and this recent")
+    event_escalation_working_days: int = Field(default=1, ge=1, description="events: the time limit at each "
+                                               "level an overdue event is escalated to")

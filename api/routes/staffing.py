@@ -115,7 +115,9 @@ def officer_compounds(staff_id: str, conn: ConnDep) -> dict:
 def stats(conn: ConnDep, role: RoleDep, plan: str | None = None) -> dict:
     """Counts in the style of the source reports: branches, 1+5+N posts, officers, loads, gaps."""
     plan = _readable_plan(conn, plan, role)
-    return {"plan": plan, **staffing.read_assignment(conn, plan).report()}
+    from gridmap.services.events import totals as event_totals
+
+    return {"plan": plan, **staffing.read_assignment(conn, plan).report(), "events": event_totals(conn)}
 
 
 @router.get("/staff/{staff_id}/history", dependencies=[Dispatcher])

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from gridmap.cli import data, db, demo, lookup, maps, plan_edit, plans, server, staffing
+from gridmap.cli import data, db, demo, events, lookup, maps, plan_edit, plans, server, staffing
 
 app = typer.Typer(help="gridmap: grids, coverage and lookup for grid governance (网格化治理).",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -42,6 +42,7 @@ GROUPS = {
     "keys": server.keys_app,
     "roster": staffing.roster_app,
     "plan": plan_edit.plan_app,
+    "events": events.events_app,
 }
 
 for _name, _command in COMMANDS.items():

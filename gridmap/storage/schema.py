@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -425,4 +426,113 @@ api_session = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Index("api_session_key_idx", "key_id"),
+)
+
+# ---------------------------------------------------------------- events (事件) and their dispatch
+
+EVENT_STATUSES = ("reported", "dispatched", "accepted", "in_progress", "handled", "verified", "closed", "visited",
+                  "returned", "duplicate")
+EVENT_LEVELS = ("grid", "community", "street", "district")
+CALENDAR_KINDS = ("holiday", "workday")
+
+# A version of the dispatch catalogue (派单目录); the highest is current.
+event_catalogue = Table(
+    "event_catalogue", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("created_by", Text),
+    Column("note", Text),
+)
+
+event_category = Table(
+    "event_category", metadata,
+    Column("version", Integer, ForeignKey("event_catalogue.version", ondelete="CASCADE"), primary_key=True),
+    Column("code", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("role", Text),
+    Column("agency", Text),
+    Column("limit_working_days", Integer, nullable=False),
+    # Exactly one of role and agency says who is responsible.
+    CheckConstraint(literal_column("role").is_(None) != literal_column("agency").is_(None),
+                    name="event_category_check"),
+    CheckConstraint(literal_column("limit_working_days") > 0, name="event_category_limit_working_days_check"),
+)
+
+# The working-day calendar: holidays and 调休 make-up working days; unlisted days go by the weekday.
+work_calendar = Table(
+    "work_calendar", metadata,
+    Column("day", Date, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("name", Text),
+    _one_of("work_calendar", "kind", CALENDAR_KINDS),
+)
+
+event = Table(
+    "event", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    Column("category", Text, nullable=False),
+    Column("catalogue_version", Integer, ForeignKey("event_catalogue.version"), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("address", Text),
+    Column("location", JSONB, nullable=False, server_default=text("'{}'")),
+    Column("reporter_name", Text),
+    Column("reporter_phone", Text),
+    Column("reporters", JSONB, nullable=False, server_default=text("'[]'")),
+    Column("photos", JSONB, nullable=False, server_default=text("'[]'")),
+    Column("reported_at", DateTime(timezone=True), nullable=False),
+    Column("status", Text, nullable=False),
+    Column("level", Text, nullable=False, server_default=text("'grid'")),
+    Column("plan", Text),
+    Column("generation_id", Integer),
+    Column("grid_code", String(15)),
+    Column("community_code", String(12)),
+    Column("street_code", String(9)),
+    Column("compound_id", Text),
+    Column("assignee_id", Text),
+    Column("assignee", JSONB),
+    Column("fallback", Text),
+    Column("dispatched_at", DateTime(timezone=True)),
+    Column("due_at", DateTime(timezone=True)),
+    Column("warned_at", DateTime(timezone=True)),
+    Column("escalated_at", DateTime(timezone=True)),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("closed_on_time", Boolean),
+    Column("handled_by", Text),
+    Column("satisfaction", Integer),
+    Column("supervised", Boolean, nullable=False, server_default=text("false")),
+    Column("reopened", Integer, nullable=False, server_default=text("0")),
+    Column("escalations", Integer, nullable=False, server_default=text("0")),
+    Column("duplicate_of", BigInteger, ForeignKey("event.id")),
+    Column("source_id", Text, unique=True),
+    _attrs(),
+    _geom("POINT"),
+    _one_of("event", "status", EVENT_STATUSES),
+    _one_of("event", "level", EVENT_LEVELS),
+    CheckConstraint(literal_column("satisfaction").is_(None)
+                    | literal_column("satisfaction").between(1, 5), name="event_satisfaction_check"),
+    _gist("event"),
+    Index("event_status_idx", "status"),
+    Index("event_grid_idx", "grid_code"),
+    Index("event_community_idx", "community_code"),
+    Index("event_reported_idx", "reported_at"),
+    Index("event_open_due_idx", "due_at",
+          postgresql_where=literal_column("status").not_in(("closed", "visited", "duplicate"))),
+)
+
+# Every transition of an event, append-only (a trigger of migration 0017 refuses UPDATE and DELETE).
+event_transition = Table(
+    "event_transition", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("event_id", BigInteger, ForeignKey("event.id"), nullable=False),
+    Column("action", Text, nullable=False),
+    Column("from_status", Text),
+    Column("to_status", Text, nullable=False),
+    Column("actor", Text),
+    Column("role", Text),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("note", Text),
+    Column("data", JSONB, nullable=False, server_default=text("'{}'")),
+    Index("event_transition_event_idx", "event_id", "id"),
 )
