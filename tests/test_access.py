@@ -19,6 +19,14 @@ PUBLIC = {
     ("get", "/maps/coverage"), ("get", "/maps/lookup"), ("get", "/maps/service-points"),
     ("get", "/maps/data/grids"), ("get", "/maps/data/compounds"), ("get", "/maps/login"),
     ("post", "/v1/session"), ("delete", "/v1/session"),
+    # events: the catalogue, statistics and a resident's view of an event (no personal data) are public
+    ("get", "/v1/event-categories"), ("get", "/v1/events/stats"), ("get", "/v1/events/{event_id}/status"),
+    ("get", "/v1/events/{event_id}"), ("get", "/maps/events"), ("get", "/maps/my-event"),
+    ("get", "/maps/events/{event_id}"),
+    # Open311 GeoReport v2: reading is public; posting needs a dispatcher's api_key (a form field, per the spec)
+    ("get", "/open311/v2/discovery.json"), ("get", "/open311/v2/services.json"),
+    ("get", "/open311/v2/services/{code}.json"), ("get", "/open311/v2/requests.json"),
+    ("post", "/open311/v2/requests.json"), ("get", "/open311/v2/requests/{request_id}.json"),
 }
 #: Operations refused to anonymous callers, with a concrete request and the lowest role they need.
 PROTECTED = {
@@ -54,6 +62,10 @@ PROTECTED = {
     ("post", "/v1/plans/{plan}/reject"): ("/v1/plans/p2/reject", "approver"),
     ("get", "/v1/plans/{plan}/map"): ("/v1/plans/p2/map", "planner"),
     ("get", "/maps/editor"): ("/maps/editor?plan=p2", "planner"),
+    ("post", "/v1/events"): ("/v1/events", "dispatcher"),
+    ("get", "/v1/events"): ("/v1/events", "dispatcher"),
+    ("post", "/v1/events/{event_id}/actions"): ("/v1/events/1/actions", "dispatcher"),
+    ("get", "/maps/events.json"): ("/maps/events.json", "dispatcher"),
 }
 BELOW = {"approver": "planner", "planner": "dispatcher", "dispatcher": None}
 #: Draft plan p2 named on every surface that takes a plan.
