@@ -19,6 +19,22 @@ class InvalidInput(GridmapError):
     code = "invalid_input"
 
 
+class PartitionFailed(InvalidInput):
+    """One community could not be partitioned; nothing was written for the run. ``community_code``,
+    ``community_name`` and ``cause`` (the exception's type and message) name it."""
+
+    code = "partition_failed"
+
+    def __init__(self, detail: str, community_code: str = "", community_name: str = "", cause: str = "") -> None:
+        super().__init__(detail)
+        self.community_code = community_code
+        self.community_name = community_name
+        self.cause = cause
+
+    def __reduce__(self) -> tuple:  # raised in a worker process, re-raised in the parent
+        return (type(self), (self.detail, self.community_code, self.community_name, self.cause))
+
+
 class UnknownCRS(InvalidInput):
     """A coordinate reference system that gridmap does not know."""
 

@@ -16,9 +16,15 @@ from dataclasses import dataclass, field
 #: unit over the maximum cannot be split, no compounds, a grid locked by the planner, a grid in
 #: separate pieces because its community or compound is.
 PROVED_KINDS = frozenset({"small_community", "small_piece", "counting", "stranded", "proved", "oversize_unit",
-                          "no_compounds", "locked", "multipart"})
-#: Rules that never hold for a reason: grids that leave gaps or overlap, compounds in no grid.
-DEFECT_RULES = frozenset({"tiling", "membership"})
+                          "no_compounds", "locked", "multipart",
+                          # facts of the input, shown by its geometry and counts: the community's units in
+                          # separate pieces, a compound over the maximum with one building (or all at one
+                          # spot), a building alone over it, a building outside its compound where no grid
+                          # of that compound can reach it, a compound drawn over another
+                          "separate_pieces", "unsplittable_compound", "oversize_building", "building_off_compound",
+                          "overlapping_compounds"})
+#: Rules that never hold for a reason: grids that leave gaps or overlap, compounds in no grid, grids without area.
+DEFECT_RULES = frozenset({"tiling", "membership", "non_empty"})
 #: Stored reports written before violations had a ``kind`` say it in their text.
 _UNPROVED_TEXT = ("not proved", "no feasible split found", "no reason recorded", "drawn by hand")
 #: How many grids or violations an error message names before it only counts the rest.

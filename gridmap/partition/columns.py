@@ -24,6 +24,7 @@ from ortools.sat.python import cp_model
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import csc_matrix
 
+from gridmap.partition.exact import DET_PER_SECOND
 from gridmap.partition.rules import Rules
 from gridmap.partition.solver import UnitGraph
 
@@ -43,7 +44,11 @@ VIOLATION_GAP = 1e-5
 PROBE_UNITS = 40
 #: Time limit of a probe, and of the search for the fewest grids out of bounds.
 PROBE_SECONDS = 1.0
-#: Time limit of one integer program: beyond it the incumbent is kept (all it may lack is a
+#: Branch-and-bound nodes per second of budget: integer programs stop on a node count, not on
+#: the clock, so that a run's grids do not depend on the machine's load (the clock, at 10 ×
+#: the budget, only backs it up against a root node that never ends).
+NODES_PER_SECOND = 1000
+#: Budget of one integer program (as nodes, see NODES_PER_SECOND): beyond it the incumbent is kept (all it may lack is a
 #: little compactness; seen on Xinwu communities cut along their buildings, 33 units and
 #: 2,384 candidate grids, where HiGHS took 2 s to close the last percent of gap).
 MIP_SECONDS = 0.3
@@ -220,7 +225,8 @@ def _mip(a: csc_matrix, cost: np.ndarray, keep: np.ndarray, *, seconds: float, g
     proved infeasible)."""
     sub = a[:, keep]
     res = milp(cost[keep], constraints=LinearConstraint(sub, 1, 1), integrality=np.ones(len(keep)),
-               bounds=Bounds(0, 1), options={"time_limit": seconds, "disp": False, "mip_rel_gap": gap or GAP,
+               bounds=Bounds(0, 1), options={"node_limit": max(1, int(seconds * NODES_PER_SECOND)),
+                                             "time_limit": 10 * seconds, "disp": False, "mip_rel_gap": gap or GAP,
                                              "presolve": False})
     if res.x is None:
         return None, False, res.status == 2
@@ -258,7 +264,8 @@ def _cp_cover(a: csc_matrix, cost: np.ndarray | None, cand: np.ndarray, *, secon
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = 0
-    solver.parameters.max_time_in_seconds = seconds
+    solver.parameters.max_deterministic_time = seconds * DET_PER_SECOND  # work, not the clock
+    solver.parameters.max_time_in_seconds = 10 * seconds
     status = solver.solve(m)
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return cand[[j for j in range(len(cand)) if solver.value(x[j])]], False

@@ -14,7 +14,7 @@ from shapely import STRtree
 
 from gridmap.crs import metric_crs_of
 from gridmap.domain import STORAGE_EPSG
-from gridmap.errors import InvalidInput
+from gridmap.errors import InvalidInput, PartitionFailed
 from gridmap.partition.community import run_community
 from gridmap.partition.job import CommunityJob, CommunityOutcome
 from gridmap.partition.report import PartitionResult
@@ -93,13 +93,28 @@ def _clip_barrier(cache: tuple | None, geom: shapely.Geometry) -> shapely.Geomet
     return shapely.union_all(geoms[hit]) if len(hit) else None
 
 
+def run_named(job: CommunityJob) -> CommunityOutcome:
+    """:func:`run_community`, its failure re-raised as :class:`PartitionFailed` naming the community
+    (in a worker too: the error pickles with its fields)."""
+    try:
+        return run_community(job)
+    except PartitionFailed:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of one community stops the run, named
+        cause = f"{type(exc).__name__}: {exc}"
+        log.exception("community %s (%s) failed", job.code, job.name)
+        raise PartitionFailed(f"社区 {job.code} {job.name} 划分失败，未写入任何网格 (community {job.code} {job.name} "
+                              f"could not be partitioned; nothing was written): {cause}",
+                              job.code, job.name, cause) from exc
+
+
 def _run(jobs: Iterator[CommunityJob], *, workers: int,
          progress: Callable[[int], None] | None) -> list[CommunityOutcome]:
     """Run jobs in this process or in a pool, in input order."""
     if workers <= 1:
         out = []
         for job in jobs:
-            out.append(run_community(job))
+            out.append(run_named(job))
             if progress:
                 progress(1)
         return out
@@ -107,12 +122,16 @@ def _run(jobs: Iterator[CommunityJob], *, workers: int,
     # largest communities first, so that no big one is left to run alone at the end
     order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i].compounds))
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {i: pool.submit(run_community, jobs[i]) for i in order}
+        futures = {i: pool.submit(run_named, jobs[i]) for i in order}
         out = []
-        for i in range(len(jobs)):
-            out.append(futures[i].result())
-            if progress:
-                progress(1)
+        try:
+            for i in range(len(jobs)):
+                out.append(futures[i].result())
+                if progress:
+                    progress(1)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # one community failed: the run stops
+            raise
         return out
 
 

@@ -14,6 +14,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gridmap.partition.codes import assign_codes, grid_name
 from gridmap.partition.geometry import dissolve_tiles
+from gridmap.partition.membership import check_members
 from gridmap.partition.job import CommunityJob, CommunityOutcome, Current, Locked, Solve
 from gridmap.partition.rules import Reason
 from gridmap.partition.solver import UnitGraph
@@ -43,7 +44,10 @@ def check_grid(code: str, community_code: str, households: int, geom: BaseGeomet
         out.append(Violation(rule="max_households", kind=kind, **ids,
                              detail=f"grid {code} has {households} households > max {hi}{tag_hh}"))
     parts = shapely.get_num_geometries(geom)
-    if parts != 1:
+    if geom.is_empty or geom.area <= 0:
+        out.append(Violation(rule="non_empty", kind="empty_grid", **ids,
+                             detail=f"grid {code} has no area (a defect of the partition){tag}"))
+    elif parts != 1:
         out.append(Violation(rule="contiguity", kind="multipart", **ids,
                              detail=f"grid {code} is {parts} separate polygons (exclave of the community or a "
                                     f"multi-part compound){tag}"))
@@ -92,7 +96,7 @@ def assemble(job: CommunityJob, solve: Solve, *, territories: np.ndarray, curren
     used = set(cur_members) | set(locked.codes)
     if job.current is not None:
         used |= set(job.current["code"].astype(str))
-    xy = shapely.get_coordinates(shapely.point_on_surface([geom for _, geom, _ in regions])).reshape(-1, 2)
+    xy = _points(job.geometry, [geom for _, geom, _ in regions])
     width = float(np.sqrt(job.geometry.area / max(len(regions), 1)))
     codes = assign_codes(job.code, xy, kept, used, width=width)
     for (idx, geom, hh), code in zip(regions, codes):
@@ -111,8 +115,20 @@ def assemble(job: CommunityJob, solve: Solve, *, territories: np.ndarray, curren
                 out.members.extend({"compound_id": u.compound_id, "building_id": b, "grid_code": code,
                                     "households": h} for b, h in zip(u.building_ids, u.building_households))
     _add_locked(out, job, locked.rows)
+    out.violations.extend(check_members(out.members, {gr["code"]: gr["geometry"] for gr in out.grids},
+                                        community=job.geometry, community_code=job.code, compounds=job.compounds,
+                                        buildings=job.buildings, locked=set(locked.codes)))
     _close(out, job)
     return out
+
+
+def _points(community: BaseGeometry, geoms: list[BaseGeometry]) -> np.ndarray:
+    """A point on each grid's surface (x, y), one row per grid (an empty grid: the community's)."""
+    if not geoms:
+        return np.zeros((0, 2))
+    fallback = shapely.point_on_surface(community)
+    pts = [shapely.point_on_surface(g) if not g.is_empty else fallback for g in geoms]
+    return shapely.get_coordinates(pts).reshape(-1, 2)
 
 
 def _add_grid(out: CommunityOutcome, job: CommunityJob, code: str, geom: BaseGeometry, *, households: int,

@@ -13,6 +13,7 @@ import shapely
 import shapely.ops
 from shapely.geometry.base import BaseGeometry
 
+from gridmap.partition.buildings import building_cells, reach
 from gridmap.partition.geometry import disjoint_units, dissolve_tiles, territories, unit_graph
 from gridmap.partition.rules import Rules
 from gridmap.partition.columns import enumerate_columns, solve_cover
@@ -126,21 +127,34 @@ class Pieces:
 
 
 def _compound_buildings(cid: str, hh: int, geom: BaseGeometry, terr: BaseGeometry, b: pd.DataFrame, *,
-                        rules: Rules) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+                        rules: Rules) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]] | None:
     """Building ids, households, territories (tiling the compound's territory) and points of a
-    compound over the maximum; and notes on buildings that alone exceed it."""
+    compound over the maximum; and notes on buildings that alone exceed it. Polygon buildings
+    inside their compound get territories grown from their outlines; points (or buildings
+    outside the compound) get the Voronoi cells of their sites. None: the buildings cannot be
+    given a territory each (they coincide)."""
     bids = b["id"].astype(str).to_numpy()
     bhh = building_households(hh, b["households"].to_numpy())
-    bgeom = disjoint_units(b.geometry.to_numpy(), geom)
-    bgeom = np.where(shapely.is_empty(bgeom), shapely.point_on_surface(b.geometry.to_numpy()), bgeom)
-    bterr = territories(bgeom, terr, spacing=max(2.0, math.sqrt(geom.area / len(bids)) / 10))
-    xy = shapely.get_coordinates(shapely.point_on_surface(bgeom))
+    given = b.geometry.to_numpy()
+    bgeom = disjoint_units(given, geom)
+    cells = None
+    if (shapely.get_dimensions(given) == 2).all() and not shapely.is_empty(bgeom).any() \
+            and (shapely.get_dimensions(bgeom) == 2).all():
+        bterr = territories(bgeom, terr, spacing=max(2.0, math.sqrt(geom.area / len(bids)) / 10))
+        xy = shapely.get_coordinates(shapely.point_on_surface(bgeom))
+        if not shapely.is_empty(bterr).any() and (shapely.get_dimensions(bterr) == 2).all():
+            cells = bterr, xy
+    if cells is None:
+        found = building_cells(given, terr)
+        if found is None:
+            return None
+        cells = found[0], shapely.get_coordinates(found[1])
     notes = []
     big = [int(x) for x in bhh if x > rules.max_households]
     if big:
         notes.append(f"compound {cid} ({hh} households) split along its buildings, but "
                      f"{len(big)} building(s) alone hold more than max {rules.max_households} ({big})")
-    return bids, bhh, bterr, xy, notes
+    return bids, bhh, cells[0], cells[1], notes
 
 
 def build_pieces(compounds: pd.DataFrame, buildings: pd.DataFrame | None, *, rules: Rules, community_code: str,
@@ -149,10 +163,10 @@ def build_pieces(compounds: pd.DataFrame, buildings: pd.DataFrame | None, *, rul
     among their buildings, and the graph of all pieces."""
     cids = compounds["id"].astype(str).to_numpy()
     hh = compounds["households"].to_numpy().astype(np.int64)
-    geoms = safe_geoms(compounds.geometry.to_numpy(), container)
+    by_compound = {} if buildings is None or buildings.empty else dict(list(buildings.groupby("compound_id")))
+    geoms = safe_geoms(_reaching(cids, compounds.geometry.to_numpy(), by_compound, container), container)
     cterr = territories(geoms, container)
     cxy = shapely.get_coordinates(shapely.point_on_surface(geoms))
-    by_compound = {} if buildings is None or buildings.empty else dict(list(buildings.groupby("compound_id")))
     out_c, out_b, out_h, out_t, out_xy = [], [], [], [], []
     buildings_of: dict[str, np.ndarray] = {}
     notes: list[Violation] = []
@@ -165,7 +179,14 @@ def build_pieces(compounds: pd.DataFrame, buildings: pd.DataFrame | None, *, rul
         if hh[i] <= rules.max_households or b is None or len(b) < 2 or shapely.get_dimensions(geoms[i]) < 2:
             out_c.append(cid), out_b.append(None), out_h.append(hh[i]), out_t.append(cterr[i]), out_xy.append(cxy[i])
             continue
-        bids, bhh, bterr, bxy, more = _compound_buildings(cid, int(hh[i]), geoms[i], cterr[i], b, rules=rules)
+        split = _compound_buildings(cid, int(hh[i]), geoms[i], cterr[i], b, rules=rules)
+        if split is None:
+            notes.append(Violation(rule="max_households", kind="unsplittable_compound", community_code=community_code,
+                                   detail=f"compound {cid} has {hh[i]} households > max {rules.max_households}; its "
+                                          f"{len(b)} buildings stand at too few distinct places to be split"))
+            out_c.append(cid), out_b.append(None), out_h.append(hh[i]), out_t.append(cterr[i]), out_xy.append(cxy[i])
+            continue
+        bids, bhh, bterr, bxy, more = split
         notes.extend(Violation(rule="compound_split", kind="oversize_building", community_code=community_code,
                                detail=n) for n in more)
         buildings_of[cid] = np.arange(len(out_c), len(out_c) + len(bids))
@@ -176,6 +197,26 @@ def build_pieces(compounds: pd.DataFrame, buildings: pd.DataFrame | None, *, rul
     weights = np.array(out_h, dtype=np.int64)
     graph = unit_graph(weights, xy, terr, barrier) if len(terr) else UnitGraph(weights, xy, [], 0.0)
     return Pieces(out_c, out_b, weights, terr, graph, buildings_of, notes)
+
+
+def _reaching(cids: np.ndarray, geoms: np.ndarray, by_compound: dict[str, pd.DataFrame],
+              container: BaseGeometry) -> np.ndarray:
+    """Compounds widened to reach their buildings outside them (see :func:`buildings.reach`)."""
+    out = np.asarray(geoms, dtype=object).copy()
+    tree = None
+    for i, cid in enumerate(cids):
+        b = by_compound.get(cid)
+        if b is None or b.empty:
+            continue
+        given = b.geometry.to_numpy()
+        if not (shapely.distance(geoms[i], given) > 0).any():
+            continue
+        if tree is None:
+            tree = shapely.STRtree(geoms)
+        near = [j for j in tree.query(shapely.buffer(shapely.envelope(shapely.union_all(given)), 1.0)) if j != i]
+        others = shapely.union_all(geoms[near]) if near else None
+        out[i] = reach(geoms[i], given, others=others, container=container)
+    return out
 
 
 def safe_geoms(geoms: np.ndarray, container: BaseGeometry) -> np.ndarray:
