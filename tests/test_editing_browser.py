@@ -3,7 +3,8 @@
 A live uvicorn server runs the app on the tiny district with one more compound, inside one
 rolled-back transaction. The planner's key is sent on every request (CDP
 ``Network.setExtraHTTPHeaders``, as a signed-in browser would send its cookie); a move changes
-the displayed counts, undo restores them; without a key the page is refused.
+the displayed counts, undo restores them; without a key the page is refused; split then merge
+change the grids shown, and the diff toggle against the published copy hatches the moved compound.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 // The plan editor (/maps/editor?plan=NAME): pick compounds, pick a target grid, move; split the
 // selected compounds off into a new grid, merge the ticked grids; undo, redo, the log; the diff
-// against the current generation (与现行对比: changed grids outlined, moved compounds hatched). Every change is a same-origin fetch to /v1/plans/{plan}/... with If-Match (the plan's
-// ETag); the affected grids recolour with the counts of the answer. window.gridmap.pending() is
-// the number of requests in flight (the browser tests wait for 0).
+// against the current generation (与现行对比: changed grids outlined, moved compounds hatched).
+// Every change is a same-origin fetch to /v1/plans/{plan}/... with If-Match (the plan's ETag);
+// the affected grids recolour with the counts of the answer. window.gridmap.pending() is the number of requests in flight (the browser tests wait for 0).
 (function () {
   "use strict";
   const plan = document.body.dataset.plan;
