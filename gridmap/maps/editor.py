@@ -27,6 +27,7 @@ PAGE = """<!doctype html>
   tr.target {{ outline: 2px solid #000; }} tr {{ cursor: pointer; }}
   button {{ margin: 4px 4px 4px 0; }} #reason {{ width: 100%; box-sizing: border-box; }}
   .legend span {{ display: inline-block; width: 10px; height: 10px; margin: 0 2px 0 8px; }}
+  tr.changed td:first-child {{ box-shadow: inset 4px 0 0 #7a0177; }} #diffinfo {{ color: #7a0177; }}
 </style>
 </head>
 <body data-plan="{plan}">
@@ -40,9 +41,14 @@ PAGE = """<!doctype html>
   <div>目标网格: <span id="target">无</span></div>
   <input id="reason" placeholder="调整原因（可选）">
   <button id="move" disabled>移到目标网格</button><button id="undo" disabled>撤销</button><button id="redo" disabled>重做</button>
-  <p>点击小区选择（可多选），再点击相邻网格或下表中的网格作为目标。</p>
+  <br><button id="split" disabled title="所选小区（同一网格）组成一个新网格">拆分为新网格</button><button id="merge" disabled
+    title="在下表勾选同一社区的两个或更多网格">合并所选网格</button>
+  <label><input type="checkbox" id="diff"> 与现行对比</label>
+  <div id="diffinfo"></div>
+  <p>点击小区选择（可多选），再点击相邻网格或下表中的网格作为目标。拆分：所选小区组成新网格；合并：勾选下表中的网格（第一个编码保留）。
+    对比：变动的网格紫色粗框，移动过的小区紫色斜线。</p>
   <h2>网格</h2>
-  <table id="grids"><thead><tr><th>网格</th><th>户数</th><th>范围</th><th></th></tr></thead><tbody></tbody></table>
+  <table id="grids"><thead><tr><th>合并</th><th>网格</th><th>户数</th><th>范围</th><th></th></tr></thead><tbody></tbody></table>
   <h2>修改记录</h2>
   <ol id="log" reversed></ol>
 </aside>
