@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -113,13 +113,20 @@ def opener(request: Request) -> Opener:
     return request.app.state.engine.begin
 
 
-def coverage_source(request: Request) -> Cached:
+def coverage_source(request: Request, conn: Connection | None = None) -> Cached:
     """The app's coverage source: one :class:`CoverageCache` (made on first use with the configured edge
-    distance) shared by the lookup API and the map pages."""
+    distance) shared by the lookup API and the map pages.
+
+    A route that already holds ``conn`` (creating an event routes it inside its own transaction) passes
+    it, so the coverage service's trips use that connection instead of waiting for a second one — with
+    one connection per request (a small pool, or the tests' single shared connection) a second wait
+    would never end."""
     state = request.app.state
     cache = getattr(state, "coverage", None)
     if cache is None:
         cache = state.coverage = CoverageCache(edge_m=state.settings.edge_distance_m)
+    if conn is not None:
+        return Cached(cache, lambda: nullcontext(conn))
     return Cached(cache, opener(request))
 
 

@@ -67,7 +67,7 @@ def create_event(request: Request, conn: ConnDep, role: RoleDep,
     """Report an event at a point (lon, lat, crs) or an address: routed to the grid the coverage service gives and
     to the responsible person of the catalogue's role or agency (dispatcher role); a duplicate of an open event
     of the same category nearby is linked to it instead."""
-    out = service.create(conn, coverage_source(request), body, role=role, actor=actor_of(request, role),
+    out = service.create(conn, coverage_source(request, conn), body, role=role, actor=actor_of(request, role),
                          limits=limits_of(request))
     return _with_etag(out, 201)
 

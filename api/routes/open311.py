@@ -95,7 +95,7 @@ def post_request(request: Request, conn: ConnDep, api_key: Annotated[str | None,
         body.update(lon=long, lat=lat, crs="wgs84")
     else:
         body["address"] = address_string
-    out = service.create(conn, coverage_source(request), body, role=role, actor=f"open311:{api_key[:7]}",
+    out = service.create(conn, coverage_source(request, conn), body, role=role, actor=f"open311:{api_key[:7]}",
                          limits=limits_of(request))
     return [{"service_request_id": str(out["id"]), "service_notice": None, "account_id": None}]
 
