@@ -44,6 +44,7 @@ def test_a_qgis_reimport_arrives_as_one_move_per_compound(cli_env: str, tmp_path
     redraw(gpkg, move_north_strip(grids))
     output = run("import", str(gpkg), "--plan", "q1")
     assert "C4" in output and "1 moves logged" in output
+    assert f"网格 {W2}:" in output and f"网格 {W1}:" not in output  # 510 households: over the 500 maximum
 
     log = as_json("plan", "log", "q1")
     assert [e["op"] for e in log["entries"]] == ["copy", "move"]

@@ -58,6 +58,10 @@ def import_cmd(
                 for m in p["moves"]:
                     out.print(f"grids layer → 方案 {name}: 小区 {m['compound_id']} 移动 (move) {','.join(m['from'])} → "
                               f"{m['to']}, {m['households']} 户 households (version {m['version']})")
+                    for a in m["affected"]:
+                        for v in a["violations"]:
+                            console.print(f"[yellow]•[/] 网格 {a['code']}: {v.get('rule')} {v.get('detail', '')}",
+                                          highlight=False)
                 out.print(f"{len(p['moves'])} moves logged: gridmap plan log {name}; undo: gridmap plan undo {name}")
                 continue
             if p["unchanged"]:
