@@ -69,10 +69,12 @@ def test_a_qgis_reimport_arrives_as_one_move_per_compound(cli_env: str, tmp_path
     assert as_json("plan", "diff", "current", "q1")["compounds_moved"] == []
 
 
-def test_reimporting_the_same_file_again_changes_nothing(cli_env: str, tmp_path: Path) -> None:
+def test_a_dry_run_logs_nothing_and_the_same_file_again_changes_nothing(cli_env: str, tmp_path: Path) -> None:
     as_json("plan", "copy", "current", "q2")
     gpkg, grids = exported(tmp_path, "q2")
     redraw(gpkg, move_north_strip(grids))
+    assert "dry run" in run("import", str(gpkg), "--plan", "q2", "--dry-run")
+    assert [e["op"] for e in as_json("plan", "log", "q2")["entries"]] == ["copy"]
     run("import", str(gpkg), "--plan", "q2")
     again = run("import", str(gpkg), "--plan", "q2")
     assert "unchanged" in again
