@@ -29,7 +29,9 @@ def import_cmd(
     A grids layer becomes a draft plan (never the published one): members from
     geometry, checked by the partition rules, reported as a partition is.
     """
+    from gridmap.cli.plans import cli_user
     from gridmap.interchange.checks import CheckOptions
+    from gridmap.services.editing import record_reimport
     from gridmap.storage.load import import_file
 
     s = settings()
@@ -40,7 +42,8 @@ def import_cmd(
         try:
             with console.status(f"importing {file} ..."):
                 with engine().begin() as conn:
-                    report = import_file(conn, file, crs=crs, commit=not dry_run, options=options, grids_plan=plan)
+                    report = import_file(conn, file, crs=crs, commit=not dry_run, options=options, grids_plan=plan,
+                                         on_moves=lambda c, p, **kw: record_reimport(c, p, author=cli_user(), **kw))
         except InvalidFile as exc:
             if not exc.issues:
                 raise
@@ -51,6 +54,16 @@ def import_cmd(
             table.add_row(name, str(c.inserted), str(c.updated), str(c.unchanged))
         out.print(table)
         for name, p in report.plans.items():
+            if p.get("moves"):
+                for m in p["moves"]:
+                    out.print(f"grids layer → 方案 {name}: 小区 {m['compound_id']} 移动 (move) {','.join(m['from'])} → "
+                              f"{m['to']}, {m['households']} 户 households (version {m['version']})")
+                    for a in m["affected"]:
+                        for v in a["violations"]:
+                            console.print(f"[yellow]•[/] 网格 {a['code']}: {v.get('rule')} {v.get('detail', '')}",
+                                          highlight=False)
+                out.print(f"{len(p['moves'])} moves logged: gridmap plan log {name}; undo: gridmap plan undo {name}")
+                continue
             if p["unchanged"]:
                 out.print(f"grids layer: plan {name} unchanged ({p['unchanged']} grids as stored)")
                 continue

@@ -131,6 +131,34 @@ def move(conn: Connection, plan: str, *, to: str, compounds: list[str] = (), bui
     return _commit(conn, row, "move", payload, before, after, author=author, reason=reason, moved=moved)
 
 
+def record_reimport(conn: Connection, plan: str, *, moves: list[dict], geoms: dict, author: str,
+                    reason: str | None = "QGIS re-import") -> dict:
+    """A grids layer re-imported into draft ``plan`` with the same grid codes, as one ``move`` per
+    moved compound (``moves`` and ``geoms`` from :func:`gridmap.storage.grids.membership_moves`):
+    each is logged, undone and re-checked like the editor's move; a grid's polygon is the imported
+    one. Locked grids are refused. Returns the moves' answers and the violation count."""
+    row = store.lock_plan(conn, plan)
+    answers = []
+    for mv in moves:
+        codes = sorted({mv["to"], *mv["from"]})
+        found = store.grid_rows(conn, plan, codes)
+        _refuse_locked(list(found.values()))
+        store.take_leases(conn, plan, codes, holder=author, seconds=LEASE_SECONDS)
+        before = store.snapshot(conn, plan, codes)
+        moving = {(u[0], u[1]) for u in mv["units"]}
+        after = _after(before, {c: geoms[c] for c in codes}, moving=moving, to=mv["to"])
+        payload = {"op": "move", "compounds": [] if mv["buildings"] else [mv["compound_id"]],
+                   "buildings": mv["buildings"], "to": mv["to"], "from": mv["from"], "source": "import"}
+        answer = _commit(conn, row, "move", payload, before, after, author=author, reason=reason,
+                         moved=int(mv["households"]))
+        row = {**row, "version": answer["version"]}
+        answers.append({"compound_id": mv["compound_id"], "from": mv["from"], "to": mv["to"],
+                        "households": int(mv["households"]), "version": answer["version"],
+                        "affected": answer["affected"]})
+    violations = sum(len(a["violations"]) for x in answers for a in x["affected"])
+    return {"plan": plan, "version": row["version"], "moves": answers, "violations": violations}
+
+
 def _after(before: dict, geoms: dict, *, moving: set, to: str) -> dict:
     """The snapshot after a move: the units in ``to``, households and polygons recomputed."""
     members = [{**m, "grid_code": to if (m["compound_id"], m["building_id"]) in moving else m["grid_code"]}

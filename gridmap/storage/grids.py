@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 
 import geopandas as gpd
@@ -150,12 +151,16 @@ def _inputs(conn: Connection, in_scope: ColumnElement[bool], *, barriers: bool =
     return out
 
 
-def write_drawn_plan(conn: Connection, plan: str, grids: gpd.GeoDataFrame, *, source: str) -> dict:
+def write_drawn_plan(conn: Connection, plan: str, grids: gpd.GeoDataFrame, *, source: str,
+                     on_moves: Callable | None = None) -> dict:
     """Grids drawn elsewhere (an import file's grids layer) as draft ``plan``: members derived from
     geometry, checked by the engine's rules, stored with a report like a partition's.
 
     Replaces the plan's grids of the communities the layer covers; refused (PlanError) for a
-    published or retired plan. Returns the summary and the violation counts.
+    published or retired plan. Returns the summary and the violation counts. Into an existing
+    draft whose grid codes stay the same, a pure membership change is handed to ``on_moves``
+    (``on_moves(conn, plan, moves=..., geoms=...)``, see :func:`membership_moves`) instead of
+    rewriting the grids, so that it is logged as one ``move`` per moved compound.
     """
     from gridmap.partition.drawn import check_drawn
     from gridmap.partition.rules import DEFAULT_RULES
@@ -177,6 +182,13 @@ def write_drawn_plan(conn: Connection, plan: str, grids: gpd.GeoDataFrame, *, so
     if status in ("published", "retired"):
         raise PlanError(f"{source}: layer grids is plan {plan!r}, which is {status}: a grids layer only ever "
                         f"writes a draft; import it as a new one (gridmap import FILE --plan NAME)")
+    if status == "draft" and on_moves is not None:
+        found = membership_moves(conn, plan, result.grids, result.members, communities=codes)
+        if found is not None:
+            answer = on_moves(conn, plan, moves=found["moves"], geoms=found["geoms"])
+            return {"plan": plan, "grids": 0, "unchanged": len(grids) - len(found["geoms"]),
+                    "communities": len(codes), "members": 0, "violations": answer.get("violations", 0),
+                    "unproved": 0, "notes": len(drawn.notes), "moves": answer.get("moves", [])}
     violations = [asdict(v) for v in result.violations]
     report = {"summary": result.summary(), "base_plan": None, "source": "import", "file": source,
               "communities": json.loads(result.community_report.to_json(orient="records", force_ascii=False)),
@@ -186,6 +198,58 @@ def write_drawn_plan(conn: Connection, plan: str, grids: gpd.GeoDataFrame, *, so
     return {"plan": plan, "grids": len(result.grids), "unchanged": 0, "communities": len(codes),
             "members": len(result.members), "violations": len(violations), "unproved": len(unproved(violations)),
             "notes": len(drawn.notes)}
+
+
+def membership_moves(conn: Connection, plan: str, grids: gpd.GeoDataFrame, members: pd.DataFrame, *,
+                     communities: list[str]) -> dict | None:
+    """The moves that turn the plan's grids of ``communities`` into checked ``grids``/``members``,
+    or None when it is not a pure membership change (codes added or removed, a compound gained or
+    lost, nothing moved, or a grid no move touches reshaped).
+
+    ``moves``: one per compound and target grid, ``{"compound_id", "buildings" (building ids of a
+    split compound's member rows, else []), "units" ([compound_id, building_id] pairs), "from"
+    (grid codes), "to", "households"}``; ``geoms``: the imported polygon of every grid a move touches.
+    """
+    stored = read_grids(conn, plan, community_codes=communities)
+    if set(stored["code"]) != set(grids["code"].astype(str)):
+        return None
+    held = read_members(conn, plan)
+    held = held[held["grid_code"].str[:12].isin(communities)]
+
+    def keyed(df: pd.DataFrame) -> dict:
+        return {(str(r.compound_id), None if r.building_id is None or r.building_id != r.building_id
+                 else str(r.building_id)): (str(r.grid_code), int(r.households))
+                for r in df.itertuples(index=False)}
+
+    was, now = keyed(held), keyed(members)
+    if set(was) != set(now):
+        return None
+    groups: dict[tuple[str, str], dict] = {}
+    for unit in sorted(k for k in now if now[k][0] != was[k][0]):
+        to = now[unit][0]
+        g = groups.setdefault((unit[0], to), {"compound_id": unit[0], "buildings": [], "units": [], "from": set(),
+                                              "to": to, "households": 0})
+        g["units"].append(list(unit))
+        g["from"].add(was[unit][0])
+        g["households"] += was[unit][1]
+        if unit[1] is not None:
+            g["buildings"].append(unit[1])
+    if not groups:
+        return None
+    moves = [{**g, "from": sorted(g["from"])} for g in groups.values()]
+    touched = {c for m in moves for c in [m["to"], *m["from"]]}
+    mine = stored.set_index("code").geometry
+    theirs = grids.assign(code=grids["code"].astype(str)).set_index("code").geometry
+    for code in sorted(set(mine.index) - touched):
+        a, b = shapely.normalize(mine[code]), shapely.normalize(_as_multi(theirs[code]))
+        if not shapely.equals_exact(a, b, tolerance=1e-9):
+            return None
+    return {"moves": moves, "geoms": {c: _as_multi(theirs[c]) for c in sorted(touched)}}
+
+
+def _as_multi(g):
+    g = shapely.force_2d(g)
+    return shapely.MultiPolygon([g]) if g.geom_type == "Polygon" else g
 
 
 def _unchanged(conn: Connection, plan: str, grids: gpd.GeoDataFrame, members: pd.DataFrame, *,

@@ -92,6 +92,7 @@ def import_file(
     progress: Callable[[str, int], None] | None = None,
     options: CheckOptions | None = None,
     grids_plan: str | None = None,
+    on_moves: Callable | None = None,
 ) -> ImportReport:
     """Check and write every layer of ``path``; nothing is written if anything fails.
 
@@ -101,7 +102,8 @@ def import_file(
     layer becomes draft plans (its ``plan`` column, or ``grids_plan`` for all of it).
     """
     data = read_interchange(path, crs=crs, stored=lambda want: stored_context(conn, want), options=options)
-    return write_interchange_data(conn, data, commit=commit, progress=progress, grids_plan=grids_plan)
+    return write_interchange_data(conn, data, commit=commit, progress=progress, grids_plan=grids_plan,
+                                  on_moves=on_moves)
 
 
 def write_interchange_data(
@@ -111,6 +113,7 @@ def write_interchange_data(
     commit: bool = True,
     progress: Callable[[str, int], None] | None = None,
     grids_plan: str | None = None,
+    on_moves: Callable | None = None,
 ) -> ImportReport:
     """Upsert the layers of ``data`` in dependency order, all or nothing."""
     report = ImportReport(source=data.source, committed=False, repairs=list(data.repairs),
@@ -124,7 +127,8 @@ def write_interchange_data(
             if name == "party_orgs":
                 df = df.sort_values("level", key=lambda s: s.map(PARTY_LEVELS.index))
             if name == "grids":
-                report.layers[name], report.plans = _write_grid_plans(conn, df, source=data.source, plan=grids_plan)
+                report.layers[name], report.plans = _write_grid_plans(conn, df, source=data.source, plan=grids_plan,
+                                                                        on_moves=on_moves)
             else:
                 report.layers[name] = _upsert(conn, TABLE_MAPS[name], df)
             if progress:
@@ -157,7 +161,7 @@ def _integrity_text(exc: Exception) -> str:
 
 
 def _write_grid_plans(conn: Connection, grids: gpd.GeoDataFrame, *, source: str,
-                      plan: str | None) -> tuple[LayerCount, dict]:
+                      plan: str | None, on_moves: Callable | None = None) -> tuple[LayerCount, dict]:
     """A grids layer is a draft plan per value of its ``plan`` column (or all of it ``plan``),
     members derived and rules checked as a partition's (:func:`gridmap.storage.grids.write_drawn_plan`);
     never written into a published or retired plan, never into the current generation."""
@@ -171,7 +175,7 @@ def _write_grid_plans(conn: Connection, grids: gpd.GeoDataFrame, *, source: str,
                                 for values in grids[extra].itertuples(index=False)] if extra else [{}] * len(grids))
     plans = {}
     for plan, part in grids.groupby(grids["plan"].astype(str), sort=True):
-        plans[plan] = write_drawn_plan(conn, plan, part.reset_index(drop=True), source=source)
+        plans[plan] = write_drawn_plan(conn, plan, part.reset_index(drop=True), source=source, on_moves=on_moves)
     return LayerCount(inserted=sum(p["grids"] for p in plans.values()),
                       unchanged=sum(p["unchanged"] for p in plans.values())), plans
 
