@@ -72,7 +72,7 @@ def main() -> None:
             import_file(conn, DEMO)
             partition_plan(conn, "street", STREET, "bench", workers=1)
             assign_scope(conn, "street", STREET, plan="bench", time_limit=5.0)
-            plans.publish(conn, "bench")
+            plans.publish(conn, "bench", force=True, reason="bench: a benchmark plan, not reviewed")
         print(f"setup (import, partition, staff, publish): {time.perf_counter() - t0:.1f} s")
         with engine.begin() as conn:
             pts = conn.execute(text("""SELECT ST_X(p), ST_Y(p) FROM (SELECT (ST_Dump(ST_GeneratePoints(k.geom, 20))).geom p

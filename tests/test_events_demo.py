@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 
 from gridmap.events.open311 import REQUEST_FIELDS, SERVICE_FIELDS
+from tests.review import approve
 
 STREET = "320214050"
 PLAN = "demo-events"
@@ -36,6 +37,7 @@ def demo(engine: Engine, demo_file: Path) -> Iterator[Connection]:
         import_file(conn, demo_file)
         partition_plan(conn, "street", STREET, PLAN, workers=1)
         assign_scope(conn, "street", STREET, plan=PLAN, time_limit=5.0)
+        approve(conn, PLAN)
         plans.publish(conn, PLAN)
         yield conn
     finally:
