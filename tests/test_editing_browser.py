@@ -10,9 +10,7 @@ change the grids shown, and the diff toggle against the published copy hatches t
 from __future__ import annotations
 
 import json
-import socket
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -26,6 +24,7 @@ from shapely.geometry import box
 from sqlalchemy import Engine
 
 from tests.browser import chromium, screenshot, severe, wait_for
+from tests.live import live_uvicorn
 from tests.overrides import nested_conn
 from tests.tiny import tiny_layers, write_tiny
 
@@ -33,11 +32,6 @@ pytestmark = pytest.mark.browser
 WEST, EAST = "320214050001", "320214050002"
 W1, W2, E1 = f"{WEST}001", f"{WEST}002", f"{EAST}001"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def load(conn, folder: Path) -> None:
@@ -71,8 +65,6 @@ def load(conn, folder: Path) -> None:
 @pytest.fixture(scope="module")
 def live(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
     """(base URL, planner key, another planner's key) of a uvicorn server whose requests share one rolled-back transaction."""
-    import uvicorn
-
     from api.app import create_app
     from api.deps import get_conn
     from gridmap.config import Settings
@@ -85,19 +77,10 @@ def live(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[t
     second = create_key(conn, "planner")  # another planner
     app = create_app(Settings(tiles="none"), engine=engine)
     app.dependency_overrides[get_conn] = nested_conn(conn, threading.Lock())
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
     try:
-        yield f"http://127.0.0.1:{port}", key, second
+        with live_uvicorn(app) as url:
+            yield url, key, second
     finally:
-        server.should_exit = True
-        thread.join(10)
         trans.rollback()
         conn.close()
 

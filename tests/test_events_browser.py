@@ -8,7 +8,6 @@ CDP ``Network.setExtraHTTPHeaders`` (the page's fetch of /maps/events.json needs
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -16,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.browser import chromium, severe, wait_for
+from tests.live import live_uvicorn
 from tests.overrides import nested_conn
 from tests.test_maps import load_map_data
 
@@ -24,10 +24,6 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def live(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, list[int]]]:
-    import socket
-
-    import uvicorn
-
     from api.app import create_app
     from api.deps import get_conn
     from gridmap.config import Settings
@@ -53,21 +49,10 @@ def live(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[t
     conn.execute(text("UPDATE event SET status = 'closed', closed_at = now() WHERE id = :i"), {"i": ids[1]})
     app = create_app(Settings(tiles="none", event_tick_seconds=0), engine=engine)
     app.dependency_overrides[get_conn] = nested_conn(conn, threading.Lock())
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
     try:
-        yield f"http://127.0.0.1:{port}", key, ids
+        with live_uvicorn(app) as url:
+            yield url, key, ids
     finally:
-        server.should_exit = True
-        thread.join(10)
         trans.rollback()
         conn.close()
 

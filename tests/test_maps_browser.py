@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -24,6 +22,7 @@ import pytest
 from sqlalchemy import Connection, Engine
 
 from tests.browser import chromium, screenshot, severe, timings, wait_for
+from tests.live import live_uvicorn
 from tests.overrides import nested_conn
 from tests.test_maps import G1, G2, G3, PRIVATE_PHONE, load_map_data
 
@@ -31,18 +30,11 @@ pytestmark = pytest.mark.browser
 MIN_VARIANCE = 50.0  # grey-level variance of a page with a map drawn (a blank page is ~0)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def live_server(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Connection]]:
     """Base URL of a uvicorn server whose requests share one rolled-back transaction, and that
     transaction's connection."""
-    import uvicorn
-
     from api.app import create_app
     from api.deps import get_conn
     from gridmap.config import Settings
@@ -52,19 +44,10 @@ def live_server(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Ite
     load_map_data(conn, tmp_path_factory.mktemp("maps-browser"))
     app = create_app(Settings(tiles="none"), engine=engine)
     app.dependency_overrides[get_conn] = nested_conn(conn, threading.Lock())
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
     try:
-        yield f"http://127.0.0.1:{port}", conn
+        with live_uvicorn(app) as url:
+            yield url, conn
     finally:
-        server.should_exit = True
-        thread.join(10)
         trans.rollback()
         conn.close()
 

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -14,14 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-import uvicorn
 from sqlalchemy import text
 
 from api.app import create_app
 from api.deps import ConnDep
 from gridmap.config import Settings
 from gridmap.storage import make_engine
-from tests.conftest import _free_port
+from tests.live import live_uvicorn
 
 SLOW = 60
 
@@ -40,20 +38,10 @@ def serving(database_url: str, *, sleep_s: float, **settings) -> Iterator[str]:
         conn.execute(text("SELECT pg_sleep(:s)"), {"s": sleep_s})
         return {"slept": sleep_s}
 
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           limit_concurrency=None, backlog=256))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
     try:
-        yield f"http://127.0.0.1:{port}"
+        with live_uvicorn(app, limit_concurrency=None, backlog=256) as url:
+            yield url
     finally:
-        server.should_exit = True
-        thread.join(timeout=20)
         engine.dispose()
 
 
