@@ -27,6 +27,7 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 
 from gridmap.address import add_noise
+from tests.demo_plans import publish_street, rolled_back
 
 STREET = "320214050"
 PLAN = "demo-coverage"
@@ -43,24 +44,9 @@ def strict(body: str):
 @pytest.fixture(scope="module")
 def demo(engine: Engine, demo_file: Path) -> Iterator[Connection]:
     """The demo imported, street 320214050 partitioned, staffed and published, in one rolled-back transaction."""
-    from gridmap.services.workflows import assign_scope, partition_plan
-    from gridmap.storage import plans
-    from gridmap.storage.load import import_file
-
-    conn = engine.connect()
-    trans = conn.begin()
-    try:
-        import_file(conn, demo_file)
-        partition_plan(conn, "street", STREET, PLAN, workers=1)
-        assign_scope(conn, "street", STREET, plan=PLAN, time_limit=5.0)
-        from tests.review import approve
-
-        approve(conn, PLAN)
-        plans.publish(conn, PLAN)
+    with rolled_back(engine) as conn:
+        publish_street(conn, demo_file, street=STREET, plan=PLAN)
         yield conn
-    finally:
-        trans.rollback()
-        conn.close()
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,8 @@ import pytest
 import shapely
 from sqlalchemy import Connection, Engine, text
 
+from tests.demo_plans import rolled_back, write_grid_per_community
+
 DISTRICT = "320214"
 
 
@@ -25,30 +27,16 @@ def demo(engine: Engine, demo_file: Path) -> Iterator[tuple[Connection, str]]:
     320214053 partitioned by the engine and published on top (forced: not staffed)."""
     from gridmap.services.workflows import partition_plan
     from gridmap.storage import plans
-    from gridmap.storage.export import read_layer
-    from gridmap.storage.grids import write_plan
     from gridmap.storage.load import import_file
 
-    conn = engine.connect()
-    trans = conn.begin()
-    try:
+    with rolled_back(engine) as conn:
         import_file(conn, demo_file)
-        comm = read_layer(conn, "communities")
-        comps = read_layer(conn, "compounds")
-        hh = comps.groupby("community_code")["households"].sum()
-        grids = comm.assign(code=comm["code"] + "001", community_code=comm["code"], name=comm["name"] + "网格",
-                            households=comm["code"].map(hh).fillna(0).astype(int))
-        members = comps.assign(grid_code=comps["community_code"] + "001", compound_id=comps["id"], building_id=None)
-        write_plan(conn, "district", grids[["code", "name", "community_code", "households", "geometry"]],
-                   members[["grid_code", "compound_id", "building_id", "households"]], list(comm["code"]), {})
+        hh = write_grid_per_community(conn, "district")
         plans.publish(conn, "district", created_by="test", force=True, reason="test: unstaffed")
         big = hh[hh.index.str.startswith("320214053")].sort_values().index[-1]
         partition_plan(conn, "community", big, "engine", workers=1)
         plans.publish(conn, "engine", created_by="test", force=True, reason="test: unstaffed")
         yield conn, big
-    finally:
-        trans.rollback()
-        conn.close()
 
 
 @pytest.fixture(scope="module")

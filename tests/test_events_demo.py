@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 
 from gridmap.events.open311 import REQUEST_FIELDS, SERVICE_FIELDS
-from tests.review import approve
+from tests.demo_plans import publish_street, rolled_back
 
 STREET = "320214050"
 PLAN = "demo-events"
@@ -27,22 +27,9 @@ PLAN = "demo-events"
 
 @pytest.fixture(scope="module")
 def demo(engine: Engine, demo_file: Path) -> Iterator[Connection]:
-    from gridmap.services.workflows import assign_scope, partition_plan
-    from gridmap.storage import plans
-    from gridmap.storage.load import import_file
-
-    conn = engine.connect()
-    trans = conn.begin()
-    try:
-        import_file(conn, demo_file)
-        partition_plan(conn, "street", STREET, PLAN, workers=1)
-        assign_scope(conn, "street", STREET, plan=PLAN, time_limit=5.0)
-        approve(conn, PLAN)
-        plans.publish(conn, PLAN)
+    with rolled_back(engine) as conn:
+        publish_street(conn, demo_file, street=STREET, plan=PLAN)
         yield conn
-    finally:
-        trans.rollback()
-        conn.close()
 
 
 @pytest.fixture(scope="module")

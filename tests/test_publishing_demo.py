@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, Engine, text
 
+from tests.demo_plans import rolled_back, write_grid_per_community
 from tests.review import approve
 
 STREET = "320214053"
@@ -26,29 +27,15 @@ def demo(engine: Engine, demo_file: Path) -> Iterator[Connection]:
     """The demo imported; plan 'district' (one grid per community) staffed and published."""
     from gridmap.services.workflows import assign_scope
     from gridmap.storage import plans
-    from gridmap.storage.export import read_layer
-    from gridmap.storage.grids import write_plan
     from gridmap.storage.load import import_file
 
-    conn = engine.connect()
-    trans = conn.begin()
-    try:
+    with rolled_back(engine) as conn:
         import_file(conn, demo_file)
-        comm = read_layer(conn, "communities")
-        comps = read_layer(conn, "compounds")
-        hh = comps.groupby("community_code")["households"].sum()
-        grids = comm.assign(code=comm["code"] + "001", community_code=comm["code"], name=comm["name"] + "网格",
-                            households=comm["code"].map(hh).fillna(0).astype(int))
-        members = comps.assign(grid_code=comps["community_code"] + "001", compound_id=comps["id"], building_id=None)
-        write_plan(conn, "district", grids[["code", "name", "community_code", "households", "geometry"]],
-                   members[["grid_code", "compound_id", "building_id", "households"]], list(comm["code"]), {})
+        write_grid_per_community(conn, "district")
         assign_scope(conn, "district", DISTRICT, plan="district", time_limit=2.0)
         approve(conn, "district")
         plans.publish(conn, "district", created_by="test")
         yield conn
-    finally:
-        trans.rollback()
-        conn.close()
 
 
 @pytest.fixture(scope="module")

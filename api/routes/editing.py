@@ -121,17 +121,20 @@ def submit(plan: str, conn: ConnDep, actor: ActorDep, response: Response, if_mat
 def approve(plan: str, conn: ConnDep, actor: ActorDep, response: Response, if_match: IfMatch = None,
             body: ReviewRequest | None = None) -> dict:
     """Approve a submitted plan (approver role); it may then be published."""
-    return _answer(response, editing.decide(conn, plan, approve=True, author=actor,
-                                            reason=(body or ReviewRequest()).reason,
-                                            expected_version=expected_version(if_match, kind="plan",
-                                                                              required=False)))
+    return _decide(plan, conn=conn, actor=actor, response=response, if_match=if_match, body=body, approve=True)
 
 
 @router.post("/{plan}/reject", dependencies=Approver)
 def reject(plan: str, conn: ConnDep, actor: ActorDep, response: Response, if_match: IfMatch = None,
            body: ReviewRequest | None = None) -> dict:
     """Reject a submitted plan with a reason (approver role)."""
-    return _answer(response, editing.decide(conn, plan, approve=False, author=actor,
+    return _decide(plan, conn=conn, actor=actor, response=response, if_match=if_match, body=body, approve=False)
+
+
+def _decide(plan: str, *, conn, actor: str, response: Response, if_match: str | None, body: ReviewRequest | None,
+            approve: bool) -> dict:
+    """The approver's decision on a submitted plan, with the version the caller saw when it sends one."""
+    return _answer(response, editing.decide(conn, plan, approve=approve, author=actor,
                                             reason=(body or ReviewRequest()).reason,
                                             expected_version=expected_version(if_match, kind="plan",
                                                                               required=False)))

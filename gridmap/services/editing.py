@@ -225,6 +225,23 @@ def _next_code(conn: Connection, community_code: str) -> str:
     return f"{community_code}{n:03d}"
 
 
+def _grids_of(conn: Connection, plan: str, codes: list[str]) -> dict[str, dict]:
+    """The rows of ``codes`` in ``plan``; a code the plan does not have is a 422 naming it."""
+    found = store.grid_rows(conn, plan, codes)
+    missing = [c for c in codes if c not in found]
+    if missing:
+        raise InvalidInput(f"not grids of plan {plan!r}: {missing}")
+    return found
+
+
+def _one_community(found: dict[str, dict], *, what: str) -> str:
+    """The one community of the grids ``found``; grids of several are a 422 saying ``what`` is allowed."""
+    communities = sorted({g["community_code"] for g in found.values()})
+    if len(communities) > 1:
+        raise InvalidInput(f"{what}: {communities}")
+    return communities[0]
+
+
 def merge(conn: Connection, plan: str, *, grids: list[str], author: str, reason: str | None = None,
           expected_version: int | None = None) -> dict:
     """Merge grids of one community into the first: its code stays, the others are retired."""
@@ -232,13 +249,8 @@ def merge(conn: Connection, plan: str, *, grids: list[str], author: str, reason:
     if len(codes) < 2:
         raise InvalidInput("name at least two grids: --grid CODE --grid CODE")
     row = store.lock_plan(conn, plan, expected_version=expected_version)
-    found = store.grid_rows(conn, plan, codes)
-    missing = [c for c in codes if c not in found]
-    if missing:
-        raise InvalidInput(f"not grids of plan {plan!r}: {missing}")
-    communities = sorted({g["community_code"] for g in found.values()})
-    if len(communities) > 1:
-        raise InvalidInput(f"只能合并同一社区的网格 (merge grids of one community): {communities}")
+    found = _grids_of(conn, plan, codes)
+    _one_community(found, what="只能合并同一社区的网格 (merge grids of one community)")
     _refuse_locked(list(found.values()))
     first, others = codes[0], codes[1:]
     geom = found[first]["geom"]
@@ -271,15 +283,9 @@ def rebalance(conn: Connection, plan: str, *, grids: list[str], author: str, rea
     if not codes:
         raise InvalidInput("name the grids to rebalance: --grid CODE")
     row = store.lock_plan(conn, plan, expected_version=expected_version)
-    found = store.grid_rows(conn, plan, codes)
-    missing = [c for c in codes if c not in found]
-    if missing:
-        raise InvalidInput(f"not grids of plan {plan!r}: {missing}")
-    communities = sorted({g["community_code"] for g in found.values()})
-    if len(communities) > 1:
-        raise InvalidInput(f"只能重新平衡同一社区的网格 (rebalance grids of one community): {communities}")
+    found = _grids_of(conn, plan, codes)
+    cc = _one_community(found, what="只能重新平衡同一社区的网格 (rebalance grids of one community)")
     _refuse_locked(list(found.values()))
-    cc = communities[0]
     every = store.community_codes(conn, plan, cc)
     store.take_leases(conn, plan, every, holder=author, seconds=LEASE_SECONDS)
     inputs = partition_inputs(conn, "community", cc)
@@ -320,10 +326,7 @@ def set_lock(conn: Connection, plan: str, *, grids: list[str], locked: bool, aut
     if not grids:
         raise InvalidInput("name the grids: --grid CODE")
     row = store.lock_plan(conn, plan, expected_version=expected_version)
-    found = store.grid_rows(conn, plan, grids)
-    missing = sorted(set(grids) - set(found))
-    if missing:
-        raise InvalidInput(f"not grids of plan {plan!r}: {missing}")
+    found = _grids_of(conn, plan, sorted(set(grids)))
     codes = sorted(found)
     store.take_leases(conn, plan, codes, holder=author, seconds=LEASE_SECONDS)
     before = store.snapshot(conn, plan, codes)
